@@ -1,0 +1,180 @@
+// qsr_bench: whole-model and per-layer timings of ESPCN on this engine.
+// Same command-line contract as the peer programs in bench/peers/ (see
+// bench/README.md), so bench/peers/compare.py can time everything in one run.
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/cpu.h"
+#include "engine/f32_drivers.h"
+#include "engine/ops.h"
+#include "engine/optim.h"
+#include "engine/parallel.h"
+#include "engine/random.h"
+#include "models/espcn.h"
+
+using namespace qsr;
+
+namespace {
+using Clock = std::chrono::steady_clock;
+
+struct Stats {
+  std::vector<double> ms;
+  double median() const {
+    auto v = ms;
+    std::sort(v.begin(), v.end());
+    size_t n = v.size();
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  }
+  double min() const { return *std::min_element(ms.begin(), ms.end()); }
+};
+
+Stats time_it(int warmup, int runs, const std::function<void()>& fn) {
+  for (int i = 0; i < warmup; ++i) fn();
+  Stats s;
+  for (int i = 0; i < runs; ++i) {
+    auto t = Clock::now();
+    fn();
+    s.ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t).count());
+  }
+  return s;
+}
+
+Tensor random_tensor(Shape s, Rng& rng, float lo = 0.f, float hi = 1.f) {
+  Tensor t(std::move(s));
+  for (int64_t i = 0; i < t.numel(); ++i) t.f32()[i] = rng.uniform(lo, hi);
+  return t;
+}
+
+std::string json_list(const std::vector<double>& v) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.size(); ++i) s += fmt::format("{}{:.4f}", i ? ", " : "", v[i]);
+  return s + "]";
+}
+
+struct Config {
+  int w = 640, h = 360, threads = 1, runs = 10, warmup = 2, batch = 0;
+  std::string mode = "forward";
+  bool json = false, layers = false;
+};
+
+int run(const Config& c) {
+  set_num_threads(c.threads);
+  const int batch = c.batch > 0 ? c.batch : (c.mode == "train" ? 8 : 1);
+  EspcnConfig cfg;
+  Espcn model(cfg);
+  model.init_glorot(1337);
+  Rng rng(42);
+  const double macs = double(cfg.macs_per_lr_pixel()) * c.w * c.h * batch;
+  Stats st;
+  std::vector<std::pair<std::string, Stats>> per_layer;
+  if (c.mode == "forward") {
+    Var x(random_tensor({batch, c.h, c.w, 1}, rng));
+    NoGradGuard ng;
+    st = time_it(c.warmup, c.runs, [&] { model.forward(x); });
+    if (c.layers) {
+      const auto& K = f32_kernels();
+      Tensor in = x.value();
+      for (size_t i = 0; i < model.convs.size(); ++i) {
+        auto& cv = *model.convs[i];
+        ConvGeom g{batch, c.h, c.w, cv.cin, cv.cout, cv.k};
+        Tensor out = Tensor::empty({batch, c.h, c.w, cv.cout});
+        per_layer.emplace_back(fmt::format("conv{} {}x{} {}->{}", i + 1, cv.k, cv.k, cv.cin, cv.cout),
+                               time_it(c.warmup, c.runs, [&] {
+                                 conv2d_forward(K, g, in.f32(), cv.weight.value().f32(), cv.bias.value().f32(),
+                                                out.f32(), true);
+                               }));
+        in = out;
+      }
+      Tensor hr = Tensor::empty({batch, c.h * 3, c.w * 3, 1});
+      per_layer.emplace_back("depth_to_space x3", time_it(c.warmup, c.runs, [&] {
+                               depth_to_space(K, batch, c.h, c.w, 1, 3, in.f32(), hr.f32());
+                             }));
+    }
+  } else if (c.mode == "train") {
+    Var x(random_tensor({batch, c.h, c.w, 1}, rng));
+    Var y(random_tensor({batch, c.h * 3, c.w * 3, 1}, rng));
+    Adam opt(model.parameters());
+    st = time_it(c.warmup, c.runs, [&] {
+      Var loss = mse_loss(model.forward(x), y);
+      opt.zero_grad();
+      loss.backward();
+      opt.step();
+    });
+  } else {
+    throw Error("--mode must be forward or train, got '" + c.mode + "'");
+  }
+  const double gm = (c.mode == "train" ? 3 : 1) * macs / (st.median() * 1e-3) / 1e9;
+  if (c.json) {
+    std::string layers;
+    for (auto& [name, s] : per_layer) layers += fmt::format("{}{{\"layer\": \"{}\", \"median_ms\": {:.4f}}}", layers.empty() ? "" : ", ", name, s.median());
+    fmt::print(
+        "{{\"program\": \"qsr\", \"isa\": \"{}\", \"mode\": \"{}\", \"size\": \"{}x{}\", \"threads\": {}, \"batch\": {}, "
+        "\"median_ms\": {:.4f}, \"min_ms\": {:.4f}, \"runs_ms\": {}, \"gmacs\": {:.3f}{}}}\n",
+        isa_name(active_isa()), c.mode, c.w, c.h, c.threads, batch, st.median(), st.min(), json_list(st.ms), gm,
+        per_layer.empty() ? "" : ", \"layers\": [" + layers + "]");
+  } else {
+    fmt::print("qsr {:7s} {:>9s} batch {} threads {} isa {:6s}: median {:9.3f} ms  min {:9.3f} ms  {:6.1f} GMAC/s\n", c.mode,
+               fmt::format("{}x{}", c.w, c.h), batch, c.threads, isa_name(active_isa()), st.median(), st.min(), gm);
+    for (auto& [name, s] : per_layer)
+      fmt::print("    {:24s} median {:9.3f} ms\n", name, s.median());
+  }
+  return 0;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "qsr_bench: time ESPCN (1->64 5x5, 64->64 3x3, 64->32 3x3, 32->9 3x3, ReLU, depth_to_space x3) on this engine.\n"
+      "Without --size/--threads/--mode it runs the standard matrix: forward at 100x100 and 640x360 and one training\n"
+      "step (batch 8 of 100x100), on 1 and 2 threads, with per-layer times. Set QSR_ISA to pick the kernels."};
+  Config c;
+  std::string size, mode;
+  std::vector<int> threads;
+  app.add_option("--size", size, "low-res input size WxH (default: the matrix)");
+  app.add_option("--threads", threads, "thread counts (default: 1 and 2)")->check(CLI::PositiveNumber);
+  app.add_option("--runs", c.runs, "timed runs per measurement; the median is reported")->check(CLI::Range(1, 100000));
+  app.add_option("--warmup", c.warmup, "untimed runs before timing")->check(CLI::Range(0, 100000));
+  app.add_option("--mode", mode, "forward or train (one Adam step on batch 8)")->check(CLI::IsMember({"forward", "train"}));
+  app.add_option("--batch", c.batch, "batch (default 1 for forward, 8 for train)")->check(CLI::PositiveNumber);
+  app.add_flag("--layers", c.layers, "also time each layer of the forward pass");
+  app.add_flag("--json", c.json, "print one JSON object per measurement, one per line");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    active_isa();
+    std::vector<std::tuple<std::string, int, int>> configs;  // mode, w, h
+    if (!size.empty()) {
+      int w = 0, h = 0;
+      char x = 0, extra = 0;
+      if (std::sscanf(size.c_str(), "%d%c%d%c", &w, &x, &h, &extra) != 3 || x != 'x' || w <= 0 || h <= 0)
+        throw Error("bad --size '" + size + "': expected WIDTHxHEIGHT, e.g. 640x360");
+      configs.emplace_back(mode.empty() ? "forward" : mode, w, h);
+    } else if (!mode.empty()) {
+      configs.emplace_back(mode, mode == "train" ? 100 : 640, mode == "train" ? 100 : 360);
+    } else {
+      configs = {{"forward", 100, 100}, {"forward", 640, 360}, {"train", 100, 100}};
+      if (!app.count("--layers")) c.layers = true;
+    }
+    if (threads.empty()) threads = (size.empty() && mode.empty()) ? std::vector<int>{1, 2} : std::vector<int>{1};
+    for (auto& [m, w, h] : configs)
+      for (int t : threads) {
+        Config k = c;
+        k.mode = m;
+        k.w = w;
+        k.h = h;
+        k.threads = t;
+        run(k);
+      }
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "qsr_bench: error: {}\n", e.what());
+    return 2;
+  }
+  return 0;
+}

@@ -1,0 +1,197 @@
+#include "engine/f32_drivers.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "engine/parallel.h"
+#include "engine/tensor.h"
+
+namespace qsr {
+
+namespace {
+// Per-thread scratch that keeps its size between calls, so repeated
+// inference does not page-fault fresh buffers on every layer.
+struct Scratch {
+  AlignedBuffer<float> pad, wpack, bias, gy, gw;
+};
+Scratch& scratch() {
+  static thread_local Scratch s;
+  return s;
+}
+void ensure(AlignedBuffer<float>& b, size_t n) {
+  if (b.size() < n) b.resize(n);
+}
+
+// Zero-padded copy of NHWC x into n x hp x wp x c.
+void pad_input(const ConvGeom& g, const float* x, float* xp) {
+  const int p = g.pad(), hp = g.hp(), wp = g.wp(), c = g.cin;
+  const int64_t prow = int64_t(wp) * c;
+  parallel_for(int64_t(g.n) * hp, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      int n = static_cast<int>(r / hp), y = static_cast<int>(r % hp) - p;
+      float* dst = xp + r * prow;
+      if (y < 0 || y >= g.h) {
+        std::memset(dst, 0, prow * sizeof(float));
+        continue;
+      }
+      std::memset(dst, 0, int64_t(p) * c * sizeof(float));
+      std::memcpy(dst + int64_t(p) * c, x + (int64_t(n) * g.h + y) * g.w * c, int64_t(g.w) * c * sizeof(float));
+      std::memset(dst + int64_t(p + g.w) * c, 0, int64_t(p) * c * sizeof(float));
+    }
+  });
+}
+
+void run_forward(const F32Kernels& K, const ConvGeom& g, const float* x, const float* wpack, const float* bias,
+                 float* y, bool relu) {
+  Scratch& s = scratch();
+  ensure(s.pad, size_t(g.n) * g.hp() * g.wp() * g.cin);
+  pad_input(g, x, s.pad.data());
+  const float* xp = s.pad.data();
+  const int64_t prow = int64_t(g.wp()) * g.cin;
+  parallel_for(int64_t(g.n) * g.h, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      int64_t n = r / g.h, oy = r % g.h;
+      K.conv_fwd_row(g, xp + (n * g.hp() + oy) * prow, wpack, bias, y + r * g.w * g.cout, relu);
+    }
+  });
+}
+}  // namespace
+
+void pack_conv_weights(const ConvGeom& g, const float* w, float* wpack) {
+  const int64_t R = g.rows();
+  for (int cb = 0; cb < g.ncb(); ++cb)
+    for (int64_t r = 0; r < R; ++r)
+      for (int j = 0; j < kConvNR; ++j) {
+        int co = cb * kConvNR + j;
+        wpack[(cb * R + r) * kConvNR + j] = co < g.cout ? w[r * g.cout + co] : 0.f;
+      }
+}
+
+void pack_conv_weights_transposed(const ConvGeom& g, const float* w, float* wpack) {
+  // The data-gradient conv has cin' = cout, cout' = cin and w'[ky][kx][co][ci] = w[k-1-ky][k-1-kx][ci][co].
+  const int k = g.k, ncb = (g.cin + kConvNR - 1) / kConvNR;
+  const int64_t R = int64_t(k) * k * g.cout;
+  for (int cb = 0; cb < ncb; ++cb)
+    for (int ky = 0; ky < k; ++ky)
+      for (int kx = 0; kx < k; ++kx)
+        for (int co = 0; co < g.cout; ++co) {
+          int64_t r = (int64_t(ky) * k + kx) * g.cout + co;
+          const float* src = w + ((int64_t(k - 1 - ky) * k + (k - 1 - kx)) * g.cin) * g.cout + co;
+          for (int j = 0; j < kConvNR; ++j) {
+            int ci = cb * kConvNR + j;
+            wpack[(cb * R + r) * kConvNR + j] = ci < g.cin ? src[int64_t(ci) * g.cout] : 0.f;
+          }
+        }
+}
+
+void conv2d_forward(const F32Kernels& K, const ConvGeom& g, const float* x, const float* w, const float* b, float* y,
+                    bool relu) {
+  QSR_CHECK(g.k % 2 == 1 && g.k >= 1, "conv2d: kernel size must be odd (got " + std::to_string(g.k) + ")");
+  Scratch& s = scratch();
+  ensure(s.wpack, size_t(g.ncb()) * g.rows() * kConvNR);
+  ensure(s.bias, g.cout_pad());
+  pack_conv_weights(g, w, s.wpack.data());
+  std::fill_n(s.bias.data(), g.cout_pad(), 0.f);
+  if (b) std::copy_n(b, g.cout, s.bias.data());
+  run_forward(K, g, x, s.wpack.data(), s.bias.data(), y, relu);
+}
+
+void conv2d_backward_data(const F32Kernels& K, const ConvGeom& g, const float* gy, const float* w, float* gx) {
+  ConvGeom t = g;
+  t.cin = g.cout;
+  t.cout = g.cin;
+  Scratch& s = scratch();
+  ensure(s.wpack, size_t(t.ncb()) * t.rows() * kConvNR);
+  ensure(s.bias, t.cout_pad());
+  pack_conv_weights_transposed(g, w, s.wpack.data());
+  std::fill_n(s.bias.data(), t.cout_pad(), 0.f);
+  run_forward(K, t, gy, s.wpack.data(), s.bias.data(), gx, false);
+}
+
+void conv2d_backward_weights(const F32Kernels& K, const ConvGeom& g, const float* x, const float* gy, float* gw,
+                             float* gb) {
+  Scratch& s = scratch();
+  const int64_t R = g.rows(), ldw = g.cout_pad();
+  const int64_t npix_total = int64_t(g.n) * g.h * g.w;
+  ensure(s.pad, size_t(g.n) * g.hp() * g.wp() * g.cin);
+  pad_input(g, x, s.pad.data());
+  // The kernels read 16 channels per block: pad the output gradient when cout is not a multiple of 16.
+  const float* gyp = gy;
+  int64_t gy_stride = g.cout;
+  if (g.cout % kConvNR) {
+    ensure(s.gy, size_t(npix_total) * ldw);
+    float* d = s.gy.data();
+    parallel_for(npix_total, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        std::copy_n(gy + i * g.cout, g.cout, d + i * ldw);
+        std::fill(d + i * ldw + g.cout, d + (i + 1) * ldw, 0.f);
+      }
+    });
+    gyp = d;
+    gy_stride = ldw;
+  }
+  ensure(s.gw, size_t(R) * ldw);
+  float* acc = s.gw.data();
+  std::fill_n(acc, R * ldw, 0.f);
+  std::vector<int64_t> roff(R);
+  const int64_t prow = int64_t(g.wp()) * g.cin;
+  for (int ky = 0; ky < g.k; ++ky)
+    for (int kx = 0; kx < g.k; ++kx)
+      for (int ci = 0; ci < g.cin; ++ci) roff[(ky * g.k + kx) * g.cin + ci] = ky * prow + int64_t(kx) * g.cin + ci;
+  // Each thread owns whole tiles of gw and walks every pixel chunk in the same
+  // order, so the sums are identical for any thread count. Chunks are short row
+  // pieces so their input and gradient stay in cache across the thread's tiles.
+  const int chunk = 64;
+  const int64_t ntiles = ((R + kConvMR - 1) / kConvMR) * g.ncb();
+  const float* xp = s.pad.data();
+  parallel_for(ntiles, [&](int64_t t0, int64_t t1) {
+    for (int n = 0; n < g.n; ++n)
+      for (int oy = 0; oy < g.h; ++oy)
+        for (int x0 = 0; x0 < g.w; x0 += chunk) {
+          int np = std::min(chunk, g.w - x0);
+          const float* in = xp + (int64_t(n) * g.hp() + oy) * prow + int64_t(x0) * g.cin;
+          const float* gyc = gyp + ((int64_t(n) * g.h + oy) * g.w + x0) * gy_stride;
+          K.conv_bwdw_tiles(g, in, roff.data(), gyc, gy_stride, np, t0, t1, acc);
+        }
+  });
+  for (int64_t r = 0; r < R; ++r) std::copy_n(acc + r * ldw, g.cout, gw + r * g.cout);
+  if (gb) {
+    std::vector<double> sum(g.cout, 0.0);
+    for (int64_t i = 0; i < npix_total; ++i)
+      for (int co = 0; co < g.cout; ++co) sum[co] += gy[i * g.cout + co];
+    for (int co = 0; co < g.cout; ++co) gb[co] = static_cast<float>(sum[co]);
+  }
+}
+
+void depth_to_space(const F32Kernels& K, int n, int h, int w, int c, int r, const float* in, float* out) {
+  const int64_t in_row = int64_t(w) * r * r * c, out_row = int64_t(w) * r * c;
+  parallel_for(int64_t(n) * h, [&](int64_t b, int64_t e) {
+    for (int64_t row = b; row < e; ++row) K.depth_to_space_row(w, c, r, in + row * in_row, out + row * r * out_row, out_row);
+  });
+}
+
+void space_to_depth(const F32Kernels& K, int n, int h, int w, int c, int r, const float* in, float* out) {
+  const int64_t out_row = int64_t(w) * r * r * c, in_row = int64_t(w) * r * c;
+  parallel_for(int64_t(n) * h, [&](int64_t b, int64_t e) {
+    for (int64_t row = b; row < e; ++row) K.space_to_depth_row(w, c, r, in + row * r * in_row, in_row, out + row * out_row);
+  });
+}
+
+void relu_forward(const F32Kernels& K, int64_t n, const float* x, float* y) {
+  const int64_t block = 1 << 16;
+  parallel_for((n + block - 1) / block, [&](int64_t b, int64_t e) {
+    int64_t lo = b * block, hi = std::min(n, e * block);
+    K.relu_fwd(hi - lo, x + lo, y + lo);
+  });
+}
+
+void relu_backward(const F32Kernels& K, int64_t n, const float* y, const float* gy, float* gx) {
+  const int64_t block = 1 << 16;
+  parallel_for((n + block - 1) / block, [&](int64_t b, int64_t e) {
+    int64_t lo = b * block, hi = std::min(n, e * block);
+    K.relu_bwd(hi - lo, y + lo, gy + lo, gx + lo);
+  });
+}
+
+}  // namespace qsr

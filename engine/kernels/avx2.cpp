@@ -1,0 +1,27 @@
+// AVX2 + FMA path of the f32 kernel table (this file is compiled with -mavx2 -mfma -mf16c).
+#include <immintrin.h>
+
+
+#include "engine/kernels/kernels.h"
+
+namespace qsr::kern_avx2 {
+
+struct V {
+  using T = __m256;
+  static constexpr int W = 8;
+  static T load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, T v) { _mm256_storeu_ps(p, v); }
+  static T bcast(const float* p) { return _mm256_broadcast_ss(p); }
+  static T fma(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
+  static T max0(T v) { return _mm256_max_ps(v, _mm256_setzero_ps()); }
+  static T select_pos(T y, T g) { return _mm256_and_ps(_mm256_cmp_ps(y, _mm256_setzero_ps(), _CMP_GT_OQ), g); }
+  static void copy_small(float* d, const float* s, int n) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_loadu_ps(s + i));
+    for (; i < n; ++i) d[i] = s[i];
+  }
+};
+
+#include "engine/kernels/f32_impl.inc"
+
+}  // namespace qsr::kern_avx2

@@ -1,0 +1,32 @@
+// AVX-512 (F/BW/VL/DQ) path of the f32 kernel table (compiled with -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c).
+#include <immintrin.h>
+
+
+#include "engine/kernels/kernels.h"
+
+namespace qsr::kern_avx512 {
+
+struct V {
+  using T = __m512;
+  static constexpr int W = 16;
+  static T load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, T v) { _mm512_storeu_ps(p, v); }
+  static T bcast(const float* p) { return _mm512_set1_ps(*p); }
+  static T fma(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
+  static T max0(T v) { return _mm512_max_ps(v, _mm512_setzero_ps()); }
+  static T select_pos(T y, T g) {
+    return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_GT_OQ), g);
+  }
+  static void copy_small(float* d, const float* s, int n) {
+    int i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(d + i, _mm512_loadu_ps(s + i));
+    if (i < n) {
+      __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
+      _mm512_mask_storeu_ps(d + i, m, _mm512_maskz_loadu_ps(m, s + i));
+    }
+  }
+};
+
+#include "engine/kernels/f32_impl.inc"
+
+}  // namespace qsr::kern_avx512

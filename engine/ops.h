@@ -1,0 +1,29 @@
+// Differentiable ops on Vars. Each has a scalar reference for forward and
+// backward (engine/kernels/reference.h for the heavy ones, plain loops for the
+// elementwise ones) and a central-difference gradient check in tests/.
+// Activations are NHWC f32; conv weights HWIO [k, k, cin, cout]; bias [cout].
+#pragma once
+#include "engine/autograd.h"
+
+namespace qsr {
+
+// Stride-1 'same' zero-padded convolution, odd k in 1..7; b may be undefined.
+Var conv2d(const Var& x, const Var& w, const Var& b);
+// conv2d followed by relu in one pass (the gradient is masked by the output).
+Var conv2d_relu(const Var& x, const Var& w, const Var& b);
+Var relu(const Var& x);
+Var tanh(const Var& x);
+// depth_to_space with TensorFlow's channel ordering: [n,h,w,r*r*c] -> [n,h*r,w*r,c].
+Var pixel_shuffle(const Var& x, int r);
+// Its inverse, space_to_depth: [n,h*r,w*r,c] -> [n,h,w,r*r*c].
+Var pixel_unshuffle(const Var& x, int r);
+Var add(const Var& a, const Var& b);  // same shapes
+Var sub(const Var& a, const Var& b);
+Var mul(const Var& a, const Var& b);  // elementwise
+Var scale(const Var& x, float s);
+Var clamp(const Var& x, float lo, float hi);  // gradient passes where lo < x < hi
+Var mean(const Var& x);                        // -> shape [1]
+Var sum(const Var& x);                         // -> shape [1]
+Var mse_loss(const Var& pred, const Var& target);  // mean((pred - target)^2) -> [1]
+
+}  // namespace qsr

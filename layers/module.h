@@ -1,0 +1,69 @@
+// Layers: a Module owns named parameters (leaf Vars) and maps a Var to a Var.
+#pragma once
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/autograd.h"
+#include "engine/random.h"
+
+namespace qsr {
+
+class Module {
+ public:
+  virtual ~Module() = default;
+  virtual Var forward(const Var& x) = 0;
+  virtual std::string describe() const = 0;
+  // (name, parameter) pairs, names unique within the module.
+  virtual std::vector<std::pair<std::string, Var>> named_parameters() { return {}; }
+  std::vector<Var> parameters();
+  void train(bool on = true) { training_ = on; }
+  bool training() const { return training_; }
+
+ protected:
+  bool training_ = true;
+};
+
+enum class Activation { none, relu, tanh };
+std::string activation_name(Activation a);
+Activation parse_activation(const std::string& s);
+
+// Stride-1 'same' convolution with bias and an optional fused activation.
+class Conv2d : public Module {
+ public:
+  Conv2d(int cin, int cout, int k, Activation act = Activation::none);
+  Var forward(const Var& x) override;
+  std::string describe() const override;
+  std::vector<std::pair<std::string, Var>> named_parameters() override;
+  int cin, cout, k;
+  Activation act;
+  Var weight;  // [k, k, cin, cout]
+  Var bias;    // [cout]
+};
+
+class PixelShuffle : public Module {
+ public:
+  explicit PixelShuffle(int r) : r(r) {}
+  Var forward(const Var& x) override;
+  std::string describe() const override;
+  int r;
+};
+
+class Sequential : public Module {
+ public:
+  Sequential& add(std::string name, std::shared_ptr<Module> m);
+  Var forward(const Var& x) override;
+  std::string describe() const override;
+  std::vector<std::pair<std::string, Var>> named_parameters() override;
+  const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const { return children_; }
+
+ private:
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+};
+
+// Initialisers (Keras semantics). fan_in = k*k*cin, fan_out = k*k*cout for HWIO.
+void glorot_uniform_(Tensor& w, Rng& rng);
+void zeros_(Tensor& t);
+
+}  // namespace qsr

@@ -1,0 +1,39 @@
+// ESPCN (Shi et al. 2016) as in the Keras example: conv 5x5/64, 3x3/64,
+// 3x3/32, 3x3/(c*r*r), ReLU after each, then depth_to_space(r).
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "layers/module.h"
+
+namespace qsr {
+
+struct EspcnConfig {
+  int scale = 3;
+  int channels = 1;                      // image channels in and out (Y only: 1)
+  std::vector<int> features{64, 64, 32};  // hidden conv widths
+  std::vector<int> kernels{5, 3, 3, 3};   // one per conv (features.size() + 1)
+  Activation activation = Activation::relu;
+  bool activate_last = true;             // the Keras example applies ReLU to the last conv too
+  std::string describe() const;
+  void validate() const;                 // throws qsr::Error naming what is wrong
+  int64_t macs_per_lr_pixel() const;
+};
+
+class Espcn : public Module {
+ public:
+  explicit Espcn(EspcnConfig cfg = {});
+  Var forward(const Var& x) override;  // [n, h, w, c] -> [n, h*r, w*r, c]
+  std::string describe() const override;
+  std::vector<std::pair<std::string, Var>> named_parameters() override;
+  void init_glorot(uint64_t seed);
+  const EspcnConfig& config() const { return cfg_; }
+  std::vector<std::shared_ptr<Conv2d>> convs;  // conv1..convN
+
+ private:
+  EspcnConfig cfg_;
+  Sequential net_;
+};
+
+}  // namespace qsr
