@@ -103,7 +103,8 @@ void Var::backward(const Tensor& seed) const {
   accumulate_grad(*this, seed.clone());
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     VarImpl* node = it->get();
-    if (node->backward && node->grad.defined()) node->backward(*node);
+    if (!node->backward) continue;  // a leaf root keeps its gradient
+    if (node->grad.defined()) node->backward(*node);
     // The graph below this node is no longer needed: free it.
     node->grad = Tensor();
     node->inputs.clear();

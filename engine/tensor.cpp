@@ -138,9 +138,10 @@ Tensor Tensor::clone() const {
 namespace {
 template <class T> T saturate(float v) {
   if (std::isnan(v)) return 0;
-  float r = std::nearbyint(v);
-  if (r < static_cast<float>(std::numeric_limits<T>::min())) return std::numeric_limits<T>::min();
-  if (r > static_cast<float>(std::numeric_limits<T>::max())) return std::numeric_limits<T>::max();
+  // Compare in double: float(INT32_MAX) rounds up to 2^31, which would let 2^31 through.
+  double r = std::nearbyint(double(v));
+  if (r < double(std::numeric_limits<T>::min())) return std::numeric_limits<T>::min();
+  if (r > double(std::numeric_limits<T>::max())) return std::numeric_limits<T>::max();
   return static_cast<T>(r);
 }
 

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# End-to-end checks of the qsr command-line program.
+# Usage: cli_test.sh /path/to/qsr    (prints PASS/FAIL per check; exits 1 if any failed)
+set -u
+QSR=${1:?usage: cli_test.sh /path/to/qsr}
+[ -x "$QSR" ] || { echo "FAIL: $QSR is not an executable"; exit 1; }
+failures=0
+out=""
+err=""
+rc=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+pass() { echo "PASS: $1"; }
+fail() {
+  echo "FAIL: $1"
+  echo "  exit status: $rc"
+  echo "  stdout: $(head -c 2000 "$tmp/out")"
+  echo "  stderr: $(head -c 2000 "$tmp/err")"
+  failures=$((failures + 1))
+}
+# run [ENV=VALUE...] -- args...: runs qsr with a clean QSR_ISA unless one is given.
+run() {
+  local envs=()
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do envs+=("$1"); shift; done
+  shift
+  env -u QSR_ISA "${envs[@]}" "$QSR" "$@" >"$tmp/out" 2>"$tmp/err"
+  rc=$?
+  out=$(cat "$tmp/out")
+  err=$(cat "$tmp/err")
+}
+nonempty_lines() { printf '%s\n' "$1" | grep -c .; }
+
+run -- info
+if [ $rc -eq 0 ] && grep -q "isa in use:" <<<"$out"; then pass "qsr info"; else fail "qsr info exits 0 and prints 'isa in use:'"; fi
+
+run QSR_ISA=scalar -- info
+if [ $rc -eq 0 ] && grep -q "isa in use: scalar" <<<"$out"; then pass "QSR_ISA=scalar qsr info"; else fail "QSR_ISA=scalar qsr info says 'isa in use: scalar'"; fi
+
+run QSR_ISA=bogus -- info
+if [ $rc -ne 0 ] && [ "$(nonempty_lines "$err")" -eq 1 ] && grep -Eq "QSR_ISA|bogus" <<<"$err"; then
+  pass "QSR_ISA=bogus qsr info fails with a one-line error"
+else
+  fail "QSR_ISA=bogus qsr info exits non-zero with one line naming QSR_ISA or 'bogus'"
+fi
+
+if grep -qw avx512f /proc/cpuinfo; then
+  echo "SKIP: QSR_ISA=avx512 on a CPU without AVX-512 (this CPU has avx512f)"
+else
+  run QSR_ISA=avx512 -- info
+  if [ $rc -ne 0 ] && [ "$(nonempty_lines "$err")" -eq 1 ] && grep -qi "avx512\|avx-512" <<<"$err"; then
+    pass "QSR_ISA=avx512 qsr info fails on a CPU without AVX-512"
+  else
+    fail "QSR_ISA=avx512 qsr info exits non-zero with one line mentioning avx512"
+  fi
+fi
+
+run -- --version
+if [ $rc -eq 0 ] && grep -q "^qsr " <<<"$out"; then pass "qsr --version"; else fail "qsr --version prints 'qsr '"; fi
+
+run -- demo --steps 3 --size 32x24 --patch 8 --batch 2
+if [ $rc -eq 0 ] && grep -q "inference" <<<"$out" && grep -q "32x24 -> 96x72" <<<"$out"; then
+  pass "qsr demo (small)"
+else
+  fail "qsr demo --steps 3 --size 32x24 --patch 8 --batch 2 exits 0 and prints the inference line"
+fi
+
+run -- demo --steps 1 --size 0x5 --patch 4 --batch 1
+if [ $rc -ne 0 ] && grep -q "0x5" <<<"$err"; then pass "qsr demo --size 0x5 is refused"; else fail "qsr demo --size 0x5 exits non-zero naming the size"; fi
+
+run -- demo --steps 1 --size 640by360 --patch 4 --batch 1
+if [ $rc -ne 0 ] && grep -q "640by360" <<<"$err"; then pass "qsr demo --size 640by360 is refused"; else fail "qsr demo --size 640by360 exits non-zero naming the size"; fi
+
+run -- nosuchcommand
+if [ $rc -ne 0 ]; then pass "qsr nosuchcommand fails"; else fail "qsr nosuchcommand exits non-zero"; fi
+
+run --
+if [ $rc -ne 0 ]; then pass "qsr without a command fails"; else fail "qsr without a command exits non-zero"; fi
+
+run -- --threads 0 info
+if [ $rc -ne 0 ]; then pass "qsr --threads 0 is refused"; else fail "qsr --threads 0 exits non-zero"; fi
+
+if [ $failures -ne 0 ]; then
+  echo "$failures check(s) failed"
+  exit 1
+fi
+echo "all CLI checks passed"
