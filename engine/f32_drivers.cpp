@@ -13,7 +13,7 @@ namespace {
 // Per-thread scratch that keeps its size between calls, so repeated
 // inference does not page-fault fresh buffers on every layer.
 struct Scratch {
-  AlignedBuffer<float> pad, wpack, bias, gy, gw;
+  AlignedBuffer<float> pad, wpack, bias, gw;
 };
 Scratch& scratch() {
   static thread_local Scratch s;
@@ -44,15 +44,12 @@ void pad_input(const ConvGeom& g, const float* x, float* xp) {
 
 void run_forward(const F32Kernels& K, const ConvGeom& g, const float* x, const float* wpack, const float* bias,
                  float* y, bool relu) {
-  Scratch& s = scratch();
-  ensure(s.pad, size_t(g.n) * g.hp() * g.wp() * g.cin);
-  pad_input(g, x, s.pad.data());
-  const float* xp = s.pad.data();
-  const int64_t prow = int64_t(g.wp()) * g.cin;
+  // The kernel reads the unpadded input directly (borders are skipped inside it).
+  const int64_t img = int64_t(g.h) * g.w * g.cin;
   parallel_for(int64_t(g.n) * g.h, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
       int64_t n = r / g.h, oy = r % g.h;
-      K.conv_fwd_row(g, xp + (n * g.hp() + oy) * prow, wpack, bias, y + r * g.w * g.cout, relu);
+      K.conv_fwd_row(g, x + n * img, static_cast<int>(oy), wpack, bias, y + r * g.w * g.cout, relu);
     }
   });
 }
@@ -85,13 +82,28 @@ void pack_conv_weights_transposed(const ConvGeom& g, const float* w, float* wpac
         }
 }
 
+namespace {
+// Floats of a packed weight buffer: the [cb][ky][kx*cin+ci][16] blocks, then the last
+// block's 16 channels again as columns [c][ky][kx*cin+ci], which conv_fwd_row reads for
+// the one or two channels it computes as dot products (cout 9 on AVX2).
+size_t packed_size(const ConvGeom& g) { return size_t(g.ncb() + 1) * g.rows() * kConvNR; }
+void pack_conv_tail_columns(const ConvGeom& g, float* wpack) {
+  const int64_t R = g.rows();
+  const float* last = wpack + int64_t(g.ncb() - 1) * R * kConvNR;
+  float* cols = wpack + int64_t(g.ncb()) * R * kConvNR;
+  for (int c = 0; c < kConvNR; ++c)
+    for (int64_t r = 0; r < R; ++r) cols[c * R + r] = last[r * kConvNR + c];
+}
+}  // namespace
+
 void conv2d_forward(const F32Kernels& K, const ConvGeom& g, const float* x, const float* w, const float* b, float* y,
                     bool relu) {
   QSR_CHECK(g.k % 2 == 1 && g.k >= 1, "conv2d: kernel size must be odd (got " + std::to_string(g.k) + ")");
   Scratch& s = scratch();
-  ensure(s.wpack, size_t(g.ncb()) * g.rows() * kConvNR);
+  ensure(s.wpack, packed_size(g));
   ensure(s.bias, g.cout_pad());
   pack_conv_weights(g, w, s.wpack.data());
+  pack_conv_tail_columns(g, s.wpack.data());
   std::fill_n(s.bias.data(), g.cout_pad(), 0.f);
   if (b) std::copy_n(b, g.cout, s.bias.data());
   run_forward(K, g, x, s.wpack.data(), s.bias.data(), y, relu);
@@ -102,9 +114,10 @@ void conv2d_backward_data(const F32Kernels& K, const ConvGeom& g, const float* g
   t.cin = g.cout;
   t.cout = g.cin;
   Scratch& s = scratch();
-  ensure(s.wpack, size_t(t.ncb()) * t.rows() * kConvNR);
+  ensure(s.wpack, packed_size(t));
   ensure(s.bias, t.cout_pad());
   pack_conv_weights_transposed(g, w, s.wpack.data());
+  pack_conv_tail_columns(t, s.wpack.data());
   std::fill_n(s.bias.data(), t.cout_pad(), 0.f);
   run_forward(K, t, gy, s.wpack.data(), s.bias.data(), gx, false);
 }
@@ -116,21 +129,6 @@ void conv2d_backward_weights(const F32Kernels& K, const ConvGeom& g, const float
   const int64_t npix_total = int64_t(g.n) * g.h * g.w;
   ensure(s.pad, size_t(g.n) * g.hp() * g.wp() * g.cin);
   pad_input(g, x, s.pad.data());
-  // The kernels read 16 channels per block: pad the output gradient when cout is not a multiple of 16.
-  const float* gyp = gy;
-  int64_t gy_stride = g.cout;
-  if (g.cout % kConvNR) {
-    ensure(s.gy, size_t(npix_total) * ldw);
-    float* d = s.gy.data();
-    parallel_for(npix_total, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) {
-        std::copy_n(gy + i * g.cout, g.cout, d + i * ldw);
-        std::fill(d + i * ldw + g.cout, d + (i + 1) * ldw, 0.f);
-      }
-    });
-    gyp = d;
-    gy_stride = ldw;
-  }
   ensure(s.gw, size_t(R) * ldw);
   float* acc = s.gw.data();
   std::fill_n(acc, R * ldw, 0.f);
@@ -142,7 +140,9 @@ void conv2d_backward_weights(const F32Kernels& K, const ConvGeom& g, const float
   // Each thread owns whole tiles of gw and walks every pixel chunk in the same
   // order, so the sums are identical for any thread count. Chunks are short row
   // pieces so their input and gradient stay in cache across the thread's tiles.
-  const int chunk = 64;
+  // Equal pieces of at most kConvBwdwPix pixels (100 -> 50 + 50, not 64 + 36).
+  const int nchunk = (g.w + kConvBwdwPix - 1) / kConvBwdwPix;
+  const int chunk = (g.w + nchunk - 1) / nchunk;
   const int64_t ntiles = ((R + kConvMR - 1) / kConvMR) * g.ncb();
   const float* xp = s.pad.data();
   parallel_for(ntiles, [&](int64_t t0, int64_t t1) {
@@ -151,8 +151,8 @@ void conv2d_backward_weights(const F32Kernels& K, const ConvGeom& g, const float
         for (int x0 = 0; x0 < g.w; x0 += chunk) {
           int np = std::min(chunk, g.w - x0);
           const float* in = xp + (int64_t(n) * g.hp() + oy) * prow + int64_t(x0) * g.cin;
-          const float* gyc = gyp + ((int64_t(n) * g.h + oy) * g.w + x0) * gy_stride;
-          K.conv_bwdw_tiles(g, in, roff.data(), gyc, gy_stride, np, t0, t1, acc);
+          const float* gyc = gy + ((int64_t(n) * g.h + oy) * g.w + x0) * g.cout;
+          K.conv_bwdw_tiles(g, in, roff.data(), gyc, g.cout, np, t0, t1, acc);
         }
   });
   for (int64_t r = 0; r < R; ++r) std::copy_n(acc + r * ldw, g.cout, gw + r * g.cout);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: install dependencies, then
 #   1. release build (the shipped configuration), every test;
-#   2. scalar-only build without OpenMP (-DQSR_SIMD=OFF -DQSR_OPENMP=OFF), every unit test;
+#   2. scalar-only build without OpenMP (-DQSR_SIMD=OFF -DQSR_OPENMP=OFF), every test;
 #   3. ASan + UBSan debug build, every unit test.
 # Warnings are errors in all three. Prints ctest's summary for each.
 set -euo pipefail
@@ -21,7 +21,7 @@ ctest --test-dir build --output-on-failure -j "$jobs"
 step "scalar-only, no-OpenMP build"
 bash scripts/build.sh build-scalar -DCMAKE_BUILD_TYPE=Release -DQSR_SIMD=OFF -DQSR_OPENMP=OFF -DQSR_BUILD_BENCH=OFF
 step "scalar-only, no-OpenMP tests"
-ctest --test-dir build-scalar --output-on-failure -j "$jobs" -L unit
+ctest --test-dir build-scalar --output-on-failure -j "$jobs"
 
 step "ASan+UBSan build"
 bash scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DQSR_SANITIZE=ON -DQSR_BUILD_BENCH=OFF

@@ -13,6 +13,9 @@ struct V {
   static void store(float* p, T v) { _mm512_storeu_ps(p, v); }
   static T bcast(const float* p) { return _mm512_set1_ps(*p); }
   static T fma(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
+  static T zero() { return _mm512_setzero_ps(); }
+  static T add(T a, T b) { return _mm512_add_ps(a, b); }
+  static float hsum(T v) { return _mm512_reduce_add_ps(v); }
   static T max0(T v) { return _mm512_max_ps(v, _mm512_setzero_ps()); }
   static T select_pos(T y, T g) {
     return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_GT_OQ), g);

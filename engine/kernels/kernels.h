@@ -11,6 +11,9 @@ namespace qsr {
 constexpr int kConvNR = 16;
 // Pixels per forward tile and reduction rows per weight-gradient tile.
 constexpr int kConvMR = 6;
+// Pixels per step of conv_bwdw_tiles: its packed output-gradient block (64 x 16 floats)
+// lives on the stack and in L1.
+constexpr int kConvBwdwPix = 64;
 
 // Geometry of one stride-1, 'same'-padded convolution over NHWC data.
 struct ConvGeom {

@@ -12,6 +12,9 @@ struct V {
   static void store(float* p, T v) { *p = v; }
   static T bcast(const float* p) { return *p; }
   static T fma(T a, T b, T c) { return a * b + c; }
+  static T zero() { return 0.f; }
+  static T add(T a, T b) { return a + b; }
+  static float hsum(T v) { return v; }
   static T max0(T v) { return v > 0.f ? v : 0.f; }
   static T select_pos(T y, T g) { return y > 0.f ? g : 0.f; }
   static void copy_small(float* d, const float* s, int n) {
