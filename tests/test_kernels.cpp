@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "engine/cpu.h"
+#include "engine/parallel.h"
 #include "engine/f32_drivers.h"
 #include "engine/kernels/kernels.h"
 #include "engine/kernels/reference.h"
@@ -285,6 +286,10 @@ TEST_CASE("kernels: relu maps NaN like the reference", "[kernels][relu]") {
 }
 
 TEST_CASE("kernels: drivers give bitwise-identical results for 1 and 2 threads", "[kernels][threads]") {
+  if (!openmp_enabled()) {
+    WARN("skipped: this build has no OpenMP, so only 1 thread exists");
+    return;
+  }
   const uint64_t seed = qsr_test::base_seed() + 5;
   INFO("seed " << seed << ", isas " << isa_list());
   const int prev = num_threads();
