@@ -39,7 +39,7 @@ void pad_input(const ConvGeom& g, const float* x, float* xp) {
       std::memcpy(dst + int64_t(p) * c, x + (int64_t(n) * g.h + y) * g.w * c, int64_t(g.w) * c * sizeof(float));
       std::memset(dst + int64_t(p + g.w) * c, 0, int64_t(p) * c * sizeof(float));
     }
-  });
+  }, prow);
 }
 
 void run_forward(const F32Kernels& K, const ConvGeom& g, const float* x, const float* wpack, const float* bias,
@@ -51,7 +51,7 @@ void run_forward(const F32Kernels& K, const ConvGeom& g, const float* x, const f
       int64_t n = r / g.h, oy = r % g.h;
       K.conv_fwd_row(g, x + n * img, static_cast<int>(oy), wpack, bias, y + r * g.w * g.cout, relu);
     }
-  });
+  }, int64_t(g.w) * g.rows() * g.cout);
 }
 }  // namespace
 
@@ -154,7 +154,7 @@ void conv2d_backward_weights(const F32Kernels& K, const ConvGeom& g, const float
           const float* gyc = gy + ((int64_t(n) * g.h + oy) * g.w + x0) * g.cout;
           K.conv_bwdw_tiles(g, in, roff.data(), gyc, g.cout, np, t0, t1, acc);
         }
-  });
+  }, npix_total * kConvMR * kConvNR);
   for (int64_t r = 0; r < R; ++r) std::copy_n(acc + r * ldw, g.cout, gw + r * g.cout);
   if (gb) {
     std::vector<double> sum(g.cout, 0.0);
@@ -168,14 +168,14 @@ void depth_to_space(const F32Kernels& K, int n, int h, int w, int c, int r, cons
   const int64_t in_row = int64_t(w) * r * r * c, out_row = int64_t(w) * r * c;
   parallel_for(int64_t(n) * h, [&](int64_t b, int64_t e) {
     for (int64_t row = b; row < e; ++row) K.depth_to_space_row(w, c, r, in + row * in_row, out + row * r * out_row, out_row);
-  });
+  }, in_row);
 }
 
 void space_to_depth(const F32Kernels& K, int n, int h, int w, int c, int r, const float* in, float* out) {
   const int64_t out_row = int64_t(w) * r * r * c, in_row = int64_t(w) * r * c;
   parallel_for(int64_t(n) * h, [&](int64_t b, int64_t e) {
     for (int64_t row = b; row < e; ++row) K.space_to_depth_row(w, c, r, in + row * r * in_row, in_row, out + row * out_row);
-  });
+  }, out_row);
 }
 
 void relu_forward(const F32Kernels& K, int64_t n, const float* x, float* y) {
@@ -183,7 +183,7 @@ void relu_forward(const F32Kernels& K, int64_t n, const float* x, float* y) {
   parallel_for((n + block - 1) / block, [&](int64_t b, int64_t e) {
     int64_t lo = b * block, hi = std::min(n, e * block);
     K.relu_fwd(hi - lo, x + lo, y + lo);
-  });
+  }, std::min(n, block));
 }
 
 void relu_backward(const F32Kernels& K, int64_t n, const float* y, const float* gy, float* gx) {
@@ -191,7 +191,7 @@ void relu_backward(const F32Kernels& K, int64_t n, const float* y, const float* 
   parallel_for((n + block - 1) / block, [&](int64_t b, int64_t e) {
     int64_t lo = b * block, hi = std::min(n, e * block);
     K.relu_bwd(hi - lo, y + lo, gy + lo, gx + lo);
-  });
+  }, std::min(n, block));
 }
 
 }  // namespace qsr

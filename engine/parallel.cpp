@@ -9,10 +9,12 @@
 
 namespace qsr {
 
-void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
+void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn, int64_t work_per_item) {
   if (n <= 0) return;
 #ifdef QSR_HAVE_OPENMP
-  int t = static_cast<int>(std::min<int64_t>(n, omp_get_max_threads()));
+  const int64_t total = n * std::max<int64_t>(work_per_item, 1);
+  const int64_t by_work = std::max<int64_t>(1, total / kMinWorkPerThread);
+  int t = static_cast<int>(std::min<int64_t>({n, by_work, int64_t(omp_get_max_threads())}));
   if (t <= 1 || omp_in_parallel()) {
     fn(0, n);
     return;
@@ -25,6 +27,7 @@ void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
     if (b < e) fn(b, e);
   }
 #else
+  (void)work_per_item;
   fn(0, n);
 #endif
 }
