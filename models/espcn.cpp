@@ -65,4 +65,12 @@ void Espcn::init_glorot(uint64_t seed) {
   }
 }
 
+void Espcn::init_orthogonal(uint64_t seed) {
+  Rng rng(seed);
+  for (auto& c : convs) {
+    orthogonal_(c->weight.value(), rng);
+    c->bias.value().zero();
+  }
+}
+
 }  // namespace qsr

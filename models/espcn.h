@@ -28,6 +28,8 @@ class Espcn : public Module {
   std::string describe() const override;
   std::vector<std::pair<std::string, Var>> named_parameters() override;
   void init_glorot(uint64_t seed);
+  // Keras Orthogonal (gain 1) kernels, conv1 first from one Rng(seed); zero biases.
+  void init_orthogonal(uint64_t seed);
   const EspcnConfig& config() const { return cfg_; }
   std::vector<std::shared_ptr<Conv2d>> convs;  // conv1..convN
 

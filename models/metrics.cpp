@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <limits>
+#include <string>
+#include <vector>
 
 namespace qsr {
 
@@ -46,6 +48,78 @@ double mse(const Plane& a, const Plane& b, int shave) {
 }
 
 double psnr(const Image& a, const Image& b, int shave, double peak) { return to_psnr(mse(a, b, shave), peak); }
+
+namespace {
+
+// ssim_index.m on two w x h double planes.
+double ssim_impl(const std::vector<double>& a, const std::vector<double>& b, int w, int h, double peak) {
+  constexpr int kWin = 11;
+  QSR_CHECK(w >= kWin && h >= kWin, "ssim: image (after the border shave) smaller than the 11x11 window (" +
+                                        std::to_string(w) + "x" + std::to_string(h) + ")");
+  // fspecial('gaussian', 11, 1.5) is separable: the outer product of this normalised 1-D kernel.
+  double g[kWin], gs = 0;
+  for (int i = 0; i < kWin; ++i) gs += g[i] = std::exp(-double((i - 5) * (i - 5)) / (2 * 1.5 * 1.5));
+  for (double& v : g) v /= gs;
+  const double c1 = (0.01 * peak) * (0.01 * peak), c2 = (0.03 * peak) * (0.03 * peak);
+  const int ow = w - kWin + 1, oh = h - kWin + 1;
+  // Horizontal 'valid' pass of the five maps, then vertical.
+  const size_t n = size_t(ow) * h;
+  std::vector<double> hs[5];
+  for (auto& v : hs) v.assign(n, 0.0);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < ow; ++x) {
+      double s[5] = {0, 0, 0, 0, 0};
+      for (int k = 0; k < kWin; ++k) {
+        const double p = a[size_t(y) * w + x + k], q = b[size_t(y) * w + x + k];
+        s[0] += g[k] * p;
+        s[1] += g[k] * q;
+        s[2] += g[k] * p * p;
+        s[3] += g[k] * q * q;
+        s[4] += g[k] * p * q;
+      }
+      for (int m = 0; m < 5; ++m) hs[m][size_t(y) * ow + x] = s[m];
+    }
+  double total = 0;
+  for (int y = 0; y < oh; ++y)
+    for (int x = 0; x < ow; ++x) {
+      double s[5] = {0, 0, 0, 0, 0};
+      for (int k = 0; k < kWin; ++k)
+        for (int m = 0; m < 5; ++m) s[m] += g[k] * hs[m][size_t(y + k) * ow + x];
+      const double mu1 = s[0], mu2 = s[1];
+      const double s11 = s[2] - mu1 * mu1, s22 = s[3] - mu2 * mu2, s12 = s[4] - mu1 * mu2;
+      total += ((2 * mu1 * mu2 + c1) * (2 * s12 + c2)) / ((mu1 * mu1 + mu2 * mu2 + c1) * (s11 + s22 + c2));
+    }
+  return total / (double(ow) * oh);
+}
+
+template <class Get>
+std::vector<double> shaved(int w, int h, int shave, Get get) {
+  std::vector<double> v;
+  v.reserve(size_t(w - 2 * shave) * size_t(h - 2 * shave));
+  for (int y = shave; y < h - shave; ++y)
+    for (int x = shave; x < w - shave; ++x) v.push_back(get(x, y));
+  return v;
+}
+
+}  // namespace
+
+double ssim(const Plane& a, const Plane& b, int shave, double peak) {
+  check_same(a.width, a.height, 1, b.width, b.height, 1, shave, "ssim");
+  auto pa = shaved(a.width, a.height, shave, [&](int x, int y) { return double(a.at(x, y)); });
+  auto pb = shaved(a.width, a.height, shave, [&](int x, int y) { return double(b.at(x, y)); });
+  return ssim_impl(pa, pb, a.width - 2 * shave, a.height - 2 * shave, peak);
+}
+
+double ssim(const Image& a, const Image& b, int shave, double peak) {
+  check_same(a.width, a.height, a.channels, b.width, b.height, b.channels, shave, "ssim");
+  double sum = 0;
+  for (int c = 0; c < a.channels; ++c) {
+    auto pa = shaved(a.width, a.height, shave, [&](int x, int y) { return double(a.at(x, y, c)); });
+    auto pb = shaved(a.width, a.height, shave, [&](int x, int y) { return double(b.at(x, y, c)); });
+    sum += ssim_impl(pa, pb, a.width - 2 * shave, a.height - 2 * shave, peak);
+  }
+  return sum / a.channels;
+}
 double psnr(const Plane& a, const Plane& b, int shave, double peak) { return to_psnr(mse(a, b, shave), peak); }
 
 }  // namespace qsr

@@ -1,6 +1,7 @@
 // Images, colour and resizing against the goldens of tools/gen_golden.py
 // (Pillow 9.4 and NumPy transcriptions of the TensorFlow/MATLAB definitions),
 // plus the bicubic baselines on the real data when ../shared/data exists.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -294,6 +295,66 @@ TEST_CASE("PSNR", "[image][metrics]") {
   CHECK(std::isinf(psnr(a, b, 1)));  // the border pixel is shaved
   CHECK_THROWS_AS(psnr(a, Image(4, 3, 1)), Error);
   CHECK_THROWS_AS(psnr(a, b, 2), Error);
+}
+
+// SSIM (Wang et al. ssim_index.m) computed the direct way: the 2-D 11x11
+// Gaussian window, means and (co)variances as weighted sums of deviations.
+static double ssim_direct(const Plane& a, const Plane& b, int shave) {
+  double win[11][11], ws = 0;
+  for (int i = 0; i < 11; ++i)
+    for (int j = 0; j < 11; ++j) ws += win[i][j] = std::exp(-((i - 5) * (i - 5) + (j - 5) * (j - 5)) / (2 * 1.5 * 1.5));
+  const double c1 = 2.55 * 2.55, c2 = 7.65 * 7.65;
+  const int w = a.width - 2 * shave, h = a.height - 2 * shave;
+  double total = 0;
+  for (int y = 0; y + 11 <= h; ++y)
+    for (int x = 0; x + 11 <= w; ++x) {
+      auto A = [&](int i, int j) { return double(a.at(shave + x + j, shave + y + i)); };
+      auto B = [&](int i, int j) { return double(b.at(shave + x + j, shave + y + i)); };
+      double m1 = 0, m2 = 0;
+      for (int i = 0; i < 11; ++i)
+        for (int j = 0; j < 11; ++j) {
+          m1 += win[i][j] / ws * A(i, j);
+          m2 += win[i][j] / ws * B(i, j);
+        }
+      double v1 = 0, v2 = 0, v12 = 0;
+      for (int i = 0; i < 11; ++i)
+        for (int j = 0; j < 11; ++j) {
+          v1 += win[i][j] / ws * (A(i, j) - m1) * (A(i, j) - m1);
+          v2 += win[i][j] / ws * (B(i, j) - m2) * (B(i, j) - m2);
+          v12 += win[i][j] / ws * (A(i, j) - m1) * (B(i, j) - m2);
+        }
+      total += (2 * m1 * m2 + c1) * (2 * v12 + c2) / ((m1 * m1 + m2 * m2 + c1) * (v1 + v2 + c2));
+    }
+  return total / (double(w - 10) * (h - 10));
+}
+
+TEST_CASE("SSIM", "[image][metrics]") {
+  std::mt19937 g(5);
+  Plane a(17, 15), b(17, 15);
+  for (size_t i = 0; i < a.data.size(); ++i) {
+    a.data[i] = float(g() % 256);
+    b.data[i] = std::clamp(a.data[i] + float(int(g() % 61) - 30), 0.f, 255.f);
+  }
+  CHECK(ssim(a, a) == Approx(1.0).epsilon(1e-12));
+  CHECK(ssim(a, b) == Approx(ssim_direct(a, b, 0)).epsilon(1e-10));    // 7x5 windows
+  CHECK(ssim(a, b, 2) == Approx(ssim_direct(a, b, 2)).epsilon(1e-10));  // 3x1 windows
+  CHECK(ssim(a, b) < 0.99);
+  CHECK(ssim(a, b) == Approx(ssim(b, a)).epsilon(1e-12));
+  // Constant images: only the luminance term is left, (2 m1 m2 + C1) / (m1^2 + m2^2 + C1).
+  const Plane c100(12, 12, 100.f), c110(12, 12, 110.f);
+  CHECK(ssim(c100, c110) == Approx((2 * 100.0 * 110 + 6.5025) / (100.0 * 100 + 110.0 * 110 + 6.5025)).epsilon(1e-12));
+  // Images: the mean over channels.
+  Image ia(13, 12, 3), ib(13, 12, 3);
+  for (size_t i = 0; i < ia.data.size(); ++i) {
+    ia.data[i] = uint8_t(g() % 256);
+    ib.data[i] = uint8_t(g() % 256);
+  }
+  CHECK(ssim(ia, ia) == Approx(1.0).epsilon(1e-12));
+  double mean = 0;
+  for (int c = 0; c < 3; ++c) mean += ssim(channel_plane(ia, c), channel_plane(ib, c)) / 3;
+  CHECK(ssim(ia, ib) == Approx(mean).epsilon(1e-12));
+  CHECK_THROWS_AS(ssim(a, b, 3), Error);  // 11x9 after the shave: smaller than the window
+  CHECK_THROWS_AS(ssim(a, Plane(17, 14)), Error);
 }
 
 // ---- errors and folders ---------------------------------------------------------

@@ -13,7 +13,12 @@
 #include "engine/optim.h"
 #include "engine/parallel.h"
 #include "engine/random.h"
+#include "models/checkpoint.h"
+#include "models/dataset.h"
 #include "models/espcn.h"
+#include "models/evaluate.h"
+#include "models/train.h"
+#include "models/upscale.h"
 
 #ifndef QSR_VERSION
 #define QSR_VERSION "0.0.0"
@@ -150,6 +155,150 @@ int cmd_demo(int steps, int batch, int patch, const std::string& size, uint64_t 
   return 0;
 }
 
+std::vector<int> parse_int_list(const std::string& s, const char* what) {
+  std::vector<int> v;
+  size_t pos = 0;
+  while (pos <= s.size()) {
+    size_t e = s.find(',', pos);
+    std::string item = s.substr(pos, e == std::string::npos ? std::string::npos : e - pos);
+    try {
+      size_t used = 0;
+      int x = std::stoi(item, &used);
+      if (used != item.size()) throw std::invalid_argument(item);
+      v.push_back(x);
+    } catch (const std::exception&) {
+      throw Error(std::string("bad ") + what + " '" + s + "': expected comma-separated integers");
+    }
+    if (e == std::string::npos) break;
+    pos = e + 1;
+  }
+  return v;
+}
+
+// Adapts the dataset's batch sampler to the trainer: a fresh permutation per
+// epoch, drawn from the epoch's generator.
+class SamplerSource : public TrainSource {
+ public:
+  SamplerSource(const Dataset& ds, int batch, int steps) : ds_(ds), batch_(batch), sampler_(ds, batch, steps) {}
+  int64_t steps_per_epoch() const override { return sampler_.steps_per_epoch(); }
+  void start_epoch(Rng&) override { sampler_ = BatchSampler(ds_, batch_, sampler_.steps_per_epoch()); }
+  TrainBatch next_batch(Rng& rng) override {
+    Batch b = sampler_.next(rng);
+    return {b.x, b.y};
+  }
+
+ private:
+  const Dataset& ds_;
+  int batch_;
+  BatchSampler sampler_;
+};
+
+struct TrainArgs {
+  std::string data, protocol = "bsds", out, features = "64,64,32", kernels = "5,3,3,3", activation = "relu",
+                    downscale = "bicubic";
+  int scale = 3, epochs = 100, batch = 8, steps = 0, patience = 10, crop = 300;
+  float lr = 1e-3f;
+  uint64_t seed = 1337;
+  bool resume = false, whole_image = false, flips = false, no_last_act = false, quiet = false;
+};
+
+int cmd_train(const TrainArgs& a, const std::string& command_line) {
+  EspcnConfig cfg;
+  cfg.scale = a.scale;
+  cfg.features = parse_int_list(a.features, "--features");
+  cfg.kernels = parse_int_list(a.kernels, "--kernels");
+  cfg.activation = parse_activation(a.activation);
+  cfg.activate_last = !a.no_last_act;
+  cfg.validate();
+  DatasetOptions dopt;
+  dopt.protocol = parse_dataset_protocol(a.protocol);
+  dopt.scale = a.scale;
+  dopt.crop = a.crop;
+  dopt.whole_image = a.whole_image;
+  dopt.flips = a.flips;
+  dopt.downscale = parse_downscale(a.downscale);
+  dopt.split_seed = 1337;
+  dopt.validate();
+  Dataset ds = load_dataset(a.data, dopt);
+  if (!ds.warning.empty()) fmt::print(stderr, "warning: {}\n", ds.warning);
+  if (!a.quiet) fmt::print(stderr, "{} (decoded in {:.1f}s)\n", ds.describe(), ds.load_seconds);
+  std::vector<ValItem> val;
+  for (auto& smp : ds.validation_samples()) {
+    Shape xs = smp.x.shape(), ys = smp.y.shape();
+    val.push_back({smp.x.reshape({1, xs[0], xs[1], xs[2]}), smp.y.reshape({1, ys[0], ys[1], ys[2]})});
+  }
+  Espcn model(cfg);
+  model.init_orthogonal(a.seed);
+  SamplerSource src(ds, a.batch, a.steps);
+  TrainOptions o;
+  o.epochs = a.epochs;
+  o.patience = a.patience;
+  o.lr = a.lr;
+  o.seed = a.seed;
+  o.out_dir = a.out.empty() ? fmt::format("runs/espcn_x{}_{}", a.scale, a.protocol) : a.out;
+  o.resume = a.resume;
+  o.progress = !a.quiet;
+  o.meta = {{"data", {{"protocol", a.protocol},
+                      {"root", a.data},
+                      {"crop", a.crop},
+                      {"whole_image", a.whole_image},
+                      {"flips", a.flips},
+                      {"downscale", a.downscale},
+                      {"train_images", ds.train.size()},
+                      {"val_images", ds.val.size()}}},
+            {"batch", a.batch},
+            {"steps_per_epoch", src.steps_per_epoch()},
+            {"threads", num_threads()},
+            {"command", command_line}};
+  if (!a.quiet)
+    fmt::print(stderr, "{}\ntraining: {} epochs x {} steps of batch {}, Adam lr {}, seed {}, {} threads -> {}\n",
+               cfg.describe(), a.epochs, src.steps_per_epoch(), a.batch, a.lr, a.seed, num_threads(), o.out_dir);
+  TrainResult r = train_espcn(model, src, val, o);
+  double total = 0;
+  for (auto& e : r.history) total += e.seconds;
+  fmt::print("{}: {} epochs ({}), best loss {:.6g} at epoch {}, {:.1f}s training; model: {}\n", r.stop_reason,
+             r.history.size(), o.out_dir, r.best_loss, r.best_epoch, total, r.best_path);
+  return r.stop_reason == "interrupted" ? 130 : 0;
+}
+
+int cmd_eval(const std::string& model_path, const std::string& data, const std::string& protocol, int scale, bool all,
+             bool json, int tile) {
+  std::unique_ptr<Espcn> model = load_model(model_path);
+  const int r = model->config().scale;
+  QSR_CHECK(scale == 0 || scale == r, fmt::format("--scale {} does not match the model's scale {}", scale, r));
+  EvalOptions eo;
+  eo.protocol = parse_eval_protocol(protocol);
+  eo.scale = r;
+  eo.all = all;
+  Upscaler up = [&](const Tensor& x) { return upscale_tensor(*model, x, tile); };
+  EvalResult res = evaluate(data, eo, up);
+  if (json) {
+    fmt::print("{}\n", eval_result_json(res));
+    return 0;
+  }
+  fmt::print("{:<24s} {:>12s} {:>12s} {:>10s} {:>10s} {:>9s}\n", "image", "PSNR bicubic", "PSNR model", "SSIM bic.",
+             "SSIM model", "ms");
+  for (auto& im : res.images)
+    fmt::print("{:<24s} {:>12.4f} {:>12.4f} {:>10.4f} {:>10.4f} {:>9.1f}\n", im.name, im.psnr_bicubic, im.psnr_model,
+               im.ssim_bicubic, im.ssim_model, im.seconds * 1e3);
+  fmt::print("{:<24s} {:>12.4f} {:>12.4f} {:>10.4f} {:>10.4f}\n", "mean", res.mean_psnr_bicubic, res.mean_psnr_model,
+             res.mean_ssim_bicubic, res.mean_ssim_model);
+  fmt::print("protocol {}, x{}, {} images: model {:+.4f} dB over bicubic\n", res.protocol, r, res.images.size(),
+             res.mean_psnr_model - res.mean_psnr_bicubic);
+  return 0;
+}
+
+int cmd_upscale(const std::string& model_path, const std::string& in, const std::string& out, int tile) {
+  std::unique_ptr<Espcn> model = load_model(model_path);
+  Image im = load_image(in);
+  auto t = Clock::now();
+  Image up = upscale_image(*model, im, tile);
+  double s = seconds_since(t);
+  save_png(up, out);
+  fmt::print("{} ({}x{}) -> {} ({}x{}) in {:.1f} ms\n", in, im.width, im.height, out, up.width, up.height, s * 1e3);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -171,6 +320,51 @@ int main(int argc, char** argv) {
   demo->add_option("--size", size, "low-res frame size WxH for the inference timing");
   demo->add_option("--seed", seed, "random seed");
 
+  TrainArgs ta;
+  auto* train = app.add_subcommand("train", "train an ESPCN on a folder of images (Adam, MSE, early stopping, resumable)");
+  train->add_option("--data", ta.data, "dataset folder: BSDS500 root (images/{train,val,test}) or any folder of images")
+      ->required();
+  train->add_option("--protocol", ta.protocol, "bsds (train/val/test folders, crops, bicubic LR) or keras (the Keras example's 80/20 split of every image, 300x300 bilinear, area LR)")
+      ->check(CLI::IsMember({"bsds", "keras"}));
+  train->add_option("--scale", ta.scale, "upscaling factor r")->check(CLI::Range(2, 4));
+  train->add_option("--epochs", ta.epochs, "maximum epochs")->check(CLI::PositiveNumber);
+  train->add_option("--batch", ta.batch, "batch size")->check(CLI::PositiveNumber);
+  train->add_option("--steps-per-epoch", ta.steps, "steps per epoch (0: training images / batch, as Keras)")->check(CLI::NonNegativeNumber);
+  train->add_option("--lr", ta.lr, "Adam learning rate")->check(CLI::PositiveNumber);
+  train->add_option("--seed", ta.seed, "seed: same seed and thread count give the same run");
+  train->add_option("--patience", ta.patience, "early stopping: epochs without a lower training loss (0: off)")->check(CLI::NonNegativeNumber);
+  train->add_option("--crop", ta.crop, "high-res training size (crop or resize target)")->check(CLI::PositiveNumber);
+  train->add_flag("--whole-image", ta.whole_image, "bsds: resize whole images instead of random crops");
+  train->add_flag("--flips", ta.flips, "bsds: random horizontal and vertical flips");
+  train->add_option("--downscale", ta.downscale, "bsds: how the low-res input is made")->check(CLI::IsMember({"bicubic", "area"}));
+  train->add_option("--features", ta.features, "hidden conv widths");
+  train->add_option("--kernels", ta.kernels, "kernel size of every conv (one more than --features)");
+  train->add_option("--activation", ta.activation, "relu or tanh")->check(CLI::IsMember({"relu", "tanh"}));
+  train->add_flag("--no-last-activation", ta.no_last_act, "no activation on the last conv");
+  train->add_option("--out", ta.out, "output folder (default runs/espcn_x<r>_<protocol>): best.safetensors, last.safetensors, log.csv, log.jsonl, training.png");
+  train->add_flag("--resume", ta.resume, "continue the run in --out from last.safetensors (Ctrl-C saves it)");
+  train->add_flag("--quiet,-q", ta.quiet, "no progress output");
+
+  auto* eval = app.add_subcommand("eval", "PSNR/SSIM of a model against bicubic under the keras or y protocol");
+  std::string model_path, eval_data, eval_protocol = "y";
+  int eval_scale = 0, tile = 256;
+  bool eval_all = false, eval_json = false;
+  eval->add_option("--model", model_path, "model checkpoint (.safetensors)")->required();
+  eval->add_option("--data", eval_data, "y: a folder of images (e.g. Set5); keras: the BSDS500 root or its test folder")->required();
+  eval->add_option("--protocol", eval_protocol, "keras (the Keras example's procedure) or y (standard SR: MATLAB Y, bicubic, shave r)")
+      ->check(CLI::IsMember({"keras", "y"}));
+  eval->add_option("--scale", eval_scale, "must match the model (default: the model's)");
+  eval->add_flag("--all", eval_all, "keras: every test image instead of sorted [50:60]");
+  eval->add_flag("--json", eval_json, "print one JSON object");
+  eval->add_option("--tile", tile, "low-res tile size for large images (0: whole image)")->check(CLI::NonNegativeNumber);
+
+  auto* upscale = app.add_subcommand("upscale", "upscale an image (PNG or JPEG in, PNG out)");
+  std::string up_in, up_out;
+  upscale->add_option("--model", model_path, "model checkpoint (.safetensors)")->required();
+  upscale->add_option("input", up_in, "input image")->required();
+  upscale->add_option("output", up_out, "output PNG")->required();
+  upscale->add_option("--tile", tile, "low-res tile size (0: whole image); the result does not depend on it")->check(CLI::NonNegativeNumber);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -184,6 +378,13 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*demo) return cmd_demo(steps, batch, patch, size, seed);
+    if (*train) {
+      std::string cl;
+      for (int i = 0; i < argc; ++i) cl += (i ? " " : "") + std::string(argv[i]);
+      return cmd_train(ta, cl);
+    }
+    if (*eval) return cmd_eval(model_path, eval_data, eval_protocol, eval_scale, eval_all, eval_json, tile);
+    if (*upscale) return cmd_upscale(model_path, up_in, up_out, tile);
   } catch (const std::exception& e) {
     fmt::print(stderr, "qsr: error: {}\n", e.what());
     return 1;

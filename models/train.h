@@ -1,0 +1,72 @@
+// The training loop: Adam + MSE over batches from any TrainSource, validation
+// each epoch, early stopping on the training loss with the best weights kept,
+// resumable checkpoints (also on SIGINT), per-epoch CSV / JSON-lines logs and
+// a training graph.
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/random.h"
+#include "engine/tensor.h"
+#include "models/espcn.h"
+
+namespace qsr {
+
+struct TrainBatch {
+  Tensor x;  // [b, h, w, 1] low-res input
+  Tensor y;  // [b, h*r, w*r, 1] high-res target
+};
+
+// Produces the batches of one epoch. The trainer hands it a generator seeded
+// from (seed, epoch) alone, so an epoch's batches never depend on what ran
+// before: a resumed run sees exactly the batches the interrupted one would have.
+class TrainSource {
+ public:
+  virtual ~TrainSource() = default;
+  virtual int64_t steps_per_epoch() const = 0;
+  virtual void start_epoch(Rng& rng) = 0;
+  virtual TrainBatch next_batch(Rng& rng) = 0;
+};
+
+struct ValItem {
+  Tensor x, y;  // [1, h, w, 1], [1, h*r, w*r, 1]
+};
+
+struct TrainOptions {
+  int epochs = 100;
+  int patience = 10;  // epochs without a lower training loss before stopping (0: never stop early)
+  float lr = 1e-3f;
+  uint64_t seed = 1337;
+  std::string out_dir = "runs/espcn";
+  bool resume = false;
+  bool progress = true;    // a progress bar with ETA on stderr
+  nlohmann::json meta;     // stored in every checkpoint (data protocol, command line, ...)
+};
+
+struct EpochRecord {
+  int epoch = 0;  // 1-based
+  double loss = 0, val_loss = 0, val_psnr = 0, seconds = 0;
+};
+
+struct TrainResult {
+  std::vector<EpochRecord> history;
+  int best_epoch = 0;
+  double best_loss = 0;
+  std::string stop_reason;  // "completed", "early stopping", "interrupted"
+  std::string best_path, last_path;
+};
+
+// Trains `model` in place; at the end it holds the best-by-loss weights.
+// Throws qsr::Error on a NaN/Inf loss (the last good checkpoint stays on disk).
+TrainResult train_espcn(Espcn& model, TrainSource& data, const std::vector<ValItem>& val, const TrainOptions& opt);
+
+// Mean MSE and mean PSNR (peak 1, prediction clipped to [0, 1]) over a validation set.
+std::pair<double, double> validate(Espcn& model, const std::vector<ValItem>& val);
+
+// The generator of epoch `epoch` (1-based) for a run seeded with `seed`.
+Rng epoch_rng(uint64_t seed, int epoch);
+
+}  // namespace qsr

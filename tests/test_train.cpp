@@ -1,0 +1,241 @@
+// The training loop: learning, logs and checkpoints, exact resume after an
+// interruption (SIGINT raised mid-epoch), early stopping, NaN handling.
+#include <catch2/catch.hpp>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "engine/ops.h"
+#include "models/checkpoint.h"
+#include "models/train.h"
+#include "models/upscale.h"
+
+#include <cstring>
+
+using namespace qsr;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Smooth random images and their 2x box-downscaled inputs; optionally the same
+// batch every time, a NaN input, or a SIGINT raised at a given global step.
+class SyntheticSource : public TrainSource {
+ public:
+  int64_t steps = 4, raise_at = -1, calls = 0;
+  bool fixed = false, nan = false;
+  int64_t steps_per_epoch() const override { return steps; }
+  void start_epoch(Rng&) override {}
+  TrainBatch next_batch(Rng& rng) override {
+    if (calls++ == raise_at) std::raise(SIGINT);
+    Rng local(7);
+    Rng& r = fixed ? local : rng;
+    const int b = 2, h = 6, w = 6, s = 2;
+    TrainBatch t{Tensor({b, h, w, 1}), Tensor({b, h * s, w * s, 1})};
+    for (int n = 0; n < b; ++n) {
+      double fx = r.uniform() * 0.6, fy = r.uniform() * 0.6, ph = r.uniform() * 6;
+      for (int y = 0; y < h * s; ++y)
+        for (int x = 0; x < w * s; ++x)
+          t.y.f32()[(n * h * s + y) * w * s + x] = float(0.5 + 0.4 * std::sin(fx * x + fy * y + ph));
+      for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) {
+          float a = 0;
+          for (int i = 0; i < s; ++i)
+            for (int j = 0; j < s; ++j) a += t.y.f32()[(n * h * s + y * s + i) * w * s + x * s + j];
+          t.x.f32()[(n * h + y) * w + x] = a / (s * s);
+        }
+    }
+    if (nan) t.y.f32()[3] = NAN;  // in the target: ReLU would turn a NaN input into 0
+    return t;
+  }
+};
+
+EspcnConfig tiny() {
+  EspcnConfig c;
+  c.scale = 2;
+  c.features = {8, 8};
+  c.kernels = {3, 3, 3};
+  c.activate_last = false;
+  return c;
+}
+
+std::vector<ValItem> val_set() {
+  SyntheticSource s;
+  Rng r(99);
+  TrainBatch b = s.next_batch(r);
+  return {{b.x, b.y}};
+}
+
+fs::path fresh_dir(const std::string& name) {
+  fs::path d = fs::temp_directory_path() / ("qsr_test_train_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  return d;
+}
+
+std::vector<float> weights(Espcn& m) {
+  std::vector<float> v;
+  for (auto& p : m.parameters()) v.insert(v.end(), p.value().f32(), p.value().f32() + p.value().numel());
+  return v;
+}
+
+int count_lines(const fs::path& p) {
+  std::ifstream f(p);
+  int n = 0;
+  std::string l;
+  while (std::getline(f, l)) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("train: learns, logs every epoch and writes checkpoints", "[train]") {
+  Espcn m(tiny());
+  m.init_orthogonal(1);
+  SyntheticSource src;
+  TrainOptions o;
+  o.epochs = 6;
+  o.lr = 3e-3f;
+  o.out_dir = fresh_dir("learn").string();
+  o.progress = false;
+  TrainResult r = train_espcn(m, src, val_set(), o);
+  REQUIRE(r.history.size() == 6);
+  CHECK(r.stop_reason == "completed");
+  CHECK(r.history.back().loss < r.history.front().loss);
+  CHECK(std::isfinite(r.history.back().val_psnr));
+  CHECK(count_lines(fs::path(o.out_dir) / "log.csv") == 7);
+  CHECK(count_lines(fs::path(o.out_dir) / "log.jsonl") == 6);
+  REQUIRE(fs::exists(r.best_path));
+  REQUIRE(fs::exists(r.last_path));
+  // The model ends with the best-by-loss weights, which are what best.safetensors holds.
+  auto best = load_model(r.best_path);
+  CHECK(weights(*best) == weights(m));
+  for (auto& e : fs::directory_iterator(o.out_dir)) CHECK(e.path().string().find(".tmp.") == std::string::npos);
+  fs::remove_all(o.out_dir);
+}
+
+TEST_CASE("train: an interrupted run resumes to exactly the uninterrupted result", "[train]") {
+  TrainOptions o;
+  o.epochs = 3;
+  o.lr = 3e-3f;
+  o.progress = false;
+  o.seed = 5;
+  // Uninterrupted.
+  Espcn a(tiny());
+  a.init_orthogonal(3);
+  SyntheticSource sa;
+  o.out_dir = fresh_dir("full").string();
+  train_espcn(a, sa, val_set(), o);
+  // Interrupted by SIGINT in the middle of epoch 2, then resumed by a fresh process state.
+  Espcn b(tiny());
+  b.init_orthogonal(3);
+  SyntheticSource sb;
+  sb.raise_at = 5;
+  TrainOptions ob = o;
+  ob.out_dir = fresh_dir("resume").string();
+  TrainResult r1 = train_espcn(b, sb, val_set(), ob);
+  REQUIRE(r1.stop_reason == "interrupted");
+  CHECK(r1.history.size() == 1);
+  Espcn c(tiny());
+  c.init_orthogonal(77);  // resume must overwrite every weight
+  SyntheticSource sc;
+  ob.resume = true;
+  TrainResult r2 = train_espcn(c, sc, val_set(), ob);
+  CHECK(r2.stop_reason == "completed");
+  CHECK(r2.history.size() == 3);
+  CHECK(weights(c) == weights(a));
+  // Resuming with another seed is refused.
+  ob.seed = 6;
+  Espcn d(tiny());
+  SyntheticSource sd;
+  CHECK_THROWS_WITH(train_espcn(d, sd, val_set(), ob), Catch::Contains("seed"));
+  fs::remove_all(o.out_dir);
+  fs::remove_all(ob.out_dir);
+}
+
+TEST_CASE("train: early stopping on the training loss", "[train]") {
+  Espcn m(tiny());
+  m.init_orthogonal(2);
+  SyntheticSource src;
+  src.fixed = true;  // the same batches every epoch ...
+  TrainOptions o;
+  o.epochs = 20;
+  o.patience = 2;
+  o.lr = 1e-30f;  // ... and updates far below float resolution: the loss never improves after epoch 1
+  o.out_dir = fresh_dir("early").string();
+  o.progress = false;
+  TrainResult r = train_espcn(m, src, val_set(), o);
+  CHECK(r.stop_reason == "early stopping");
+  CHECK(r.history.size() == 3);
+  CHECK(r.best_epoch == 1);
+  fs::remove_all(o.out_dir);
+}
+
+TEST_CASE("train: a NaN loss stops with a clear error and keeps the last good checkpoint", "[train]") {
+  Espcn m(tiny());
+  m.init_orthogonal(2);
+  SyntheticSource src;
+  TrainOptions o;
+  o.epochs = 1;
+  o.out_dir = fresh_dir("nan").string();
+  o.progress = false;
+  train_espcn(m, src, val_set(), o);
+  auto before = fs::last_write_time(fs::path(o.out_dir) / "last.safetensors");
+  src.nan = true;
+  o.epochs = 3;
+  o.resume = true;
+  CHECK_THROWS_WITH(train_espcn(m, src, val_set(), o), Catch::Contains("loss became") && Catch::Contains("last.safetensors"));
+  CHECK(fs::last_write_time(fs::path(o.out_dir) / "last.safetensors") == before);
+  CHECK_NOTHROW(load_model(o.out_dir + "/last.safetensors"));
+  fs::remove_all(o.out_dir);
+}
+
+TEST_CASE("train: bad options are errors", "[train]") {
+  Espcn m(tiny());
+  SyntheticSource src;
+  TrainOptions o;
+  o.out_dir = fresh_dir("bad").string();
+  o.progress = false;
+  o.epochs = 0;
+  CHECK_THROWS_AS(train_espcn(m, src, val_set(), o), Error);
+  o.epochs = 1;
+  o.lr = -1;
+  CHECK_THROWS_AS(train_espcn(m, src, val_set(), o), Error);
+  o.lr = 1e-3f;
+  o.resume = true;
+  CHECK_THROWS_WITH(train_espcn(m, src, val_set(), o), Catch::Contains("no checkpoint"));
+  fs::remove_all(o.out_dir);
+}
+
+TEST_CASE("upscale: tiled inference equals whole-image inference bit for bit", "[upscale]") {
+  EspcnConfig cfg;  // the default x3 ESPCN: receptive radius 2 + 1 + 1 + 1
+  Espcn m(cfg);
+  m.init_orthogonal(11);
+  for (auto& c : m.convs)
+    for (int64_t i = 0; i < c->bias.value().numel(); ++i) c->bias.value().f32()[i] = 0.01f * float(i % 7);
+  CHECK(receptive_radius(cfg) == 5);
+  Rng rng(3);
+  Tensor x({1, 29, 37, 1});
+  for (int64_t i = 0; i < x.numel(); ++i) x.f32()[i] = rng.uniform(0.f, 1.f);
+  Tensor whole = upscale_tensor(m, x, 0);
+  REQUIRE(whole.shape() == Shape{1, 87, 111, 1});
+  for (int tile : {6, 11, 16, 40}) {
+    INFO("tile " << tile);
+    Tensor t = upscale_tensor(m, x, tile);
+    REQUIRE(t.shape() == whole.shape());
+    CHECK(std::memcmp(t.f32(), whole.f32(), whole.nbytes()) == 0);
+  }
+  CHECK_THROWS_AS(upscale_tensor(m, Tensor({2, 4, 4, 1}), 0), Error);
+}
+
+TEST_CASE("upscale: grey and RGB images", "[upscale]") {
+  Espcn m(EspcnConfig{});
+  m.init_orthogonal(5);
+  Image grey(13, 9, 1), rgb(13, 9, 3);
+  for (size_t i = 0; i < grey.data.size(); ++i) grey.data[i] = uint8_t(i * 7);
+  for (size_t i = 0; i < rgb.data.size(); ++i) rgb.data[i] = uint8_t(i * 5);
+  Image g = upscale_image(m, grey, 4), c = upscale_image(m, rgb, 4);
+  CHECK((g.width == 39 && g.height == 27 && g.channels == 1));
+  CHECK((c.width == 39 && c.height == 27 && c.channels == 3));
+  CHECK(upscale_image(m, rgb, 0) == c);
+}
