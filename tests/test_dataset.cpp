@@ -31,30 +31,12 @@ namespace {
 
 const std::string kData = QSR_SHARED_DATA_DIR;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::random_device rd;
-    path = fs::temp_directory_path() / ("qsr_test_dataset_" + std::to_string(rd()) + std::to_string(rd()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
+// Temporary folders are named after this test file.
+struct TempDir : qsr_test::TempDir {
+  TempDir() : qsr_test::TempDir("qsr_test_dataset_") {}
 };
-
-template <class F> std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using qsr_test::contains;
+using qsr_test::error_of;
 
 // A smooth-ish random RGB (or grey) image.
 Image synth(int w, int h, int channels, uint32_t seed) {

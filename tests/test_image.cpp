@@ -70,31 +70,12 @@ float max_abs_diff(const Plane& a, const Plane& b) {
   return m;
 }
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::random_device rd;
-    path = fs::temp_directory_path() / ("qsr_test_image_" + std::to_string(rd()) + std::to_string(rd()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
+// Temporary folders are named after this test file.
+struct TempDir : qsr_test::TempDir {
+  TempDir() : qsr_test::TempDir("qsr_test_image_") {}
 };
-
-// The error message of f(), or "" when it does not throw qsr::Error.
-template <class F> std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using qsr_test::contains;
+using qsr_test::error_of;
 
 }  // namespace
 
