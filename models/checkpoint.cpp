@@ -1,5 +1,7 @@
 #include "models/checkpoint.h"
 
+#include "engine/fileio.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -64,19 +66,6 @@ bool parse_dtype(const std::string& s, DType& out) {
 
 std::string offsets_str(uint64_t b, uint64_t e) { return "[" + std::to_string(b) + ", " + std::to_string(e) + "]"; }
 
-void write_all(int fd, const void* p, size_t n) {
-  const char* c = static_cast<const char*>(p);
-  while (n > 0) {
-    ssize_t w = ::write(fd, c, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      throw std::system_error(errno, std::generic_category());
-    }
-    c += w;
-    n -= static_cast<size_t>(w);
-  }
-}
-
 }  // namespace
 
 const Tensor* Checkpoint::find(const std::string& name) const {
@@ -138,34 +127,9 @@ void save_safetensors(const std::string& path, const Checkpoint& ckpt) {
   const uint64_t hn = text.size();
   for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(hn >> (8 * i));
 
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail(path, std::string("cannot write (") + std::strerror(errno) + ")");
-  const char* step = "write";
-  try {
-    write_all(fd, len, sizeof len);
-    write_all(fd, text.data(), text.size());
-    for (auto& [name, t] : ckpt.tensors) write_all(fd, t.raw(), t.nbytes());
-    step = "fsync";
-    if (::fsync(fd) != 0) throw std::system_error(errno, std::generic_category());
-    step = "close";
-    int rc = ::close(fd);
-    fd = -1;
-    if (rc != 0) throw std::system_error(errno, std::generic_category());
-    step = "rename";
-    if (::rename(tmp.c_str(), path.c_str()) != 0) throw std::system_error(errno, std::generic_category());
-  } catch (const std::system_error& e) {
-    if (fd >= 0) ::close(fd);
-    ::unlink(tmp.c_str());
-    fail(path, std::string("cannot write (") + step + ": " + std::strerror(e.code().value()) + ")");
-  }
-  // Best effort: make the rename itself durable.
-  fs::path dir = fs::path(path).parent_path();
-  int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    (void)::fsync(dfd);
-    ::close(dfd);
-  }
+  std::vector<ByteSpan> pieces{{len, sizeof len}, {text.data(), text.size()}};
+  for (auto& [name, t] : ckpt.tensors) pieces.push_back({t.raw(), t.nbytes()});
+  write_file_atomic(path, pieces);
 }
 
 // ---- load ---------------------------------------------------------------------

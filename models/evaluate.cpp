@@ -1,5 +1,7 @@
 #include "models/evaluate.h"
 
+#include "engine/fileio.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -184,26 +186,7 @@ std::string eval_result_json(const EvalResult& r, int indent) {
 }
 
 void save_eval_json(const EvalResult& r, const std::string& path) {
-  const std::string text = eval_result_json(r) + "\n";
-  const fs::path target(path);
-  const fs::path tmp = target.parent_path() / (target.filename().string() + ".tmp");
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    QSR_CHECK(f.good(), path + ": cannot write");
-    f.write(text.data(), static_cast<std::streamsize>(text.size()));
-    f.close();
-    if (!f.good()) {
-      std::error_code ec;
-      fs::remove(tmp, ec);
-      throw Error(path + ": cannot write");
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, target, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw Error(path + ": cannot write (" + ec.message() + ")");
-  }
+  write_file_atomic(path, eval_result_json(r) + "\n");
 }
 
 }  // namespace qsr

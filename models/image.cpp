@@ -1,5 +1,7 @@
 #include "models/image.h"
 
+#include "engine/fileio.h"
+
 #include <lodepng.h>
 #include <turbojpeg.h>
 
@@ -185,28 +187,7 @@ std::vector<uint8_t> encode_png(const Image& im) {
 
 void save_png(const Image& im, const std::string& path) {
   std::vector<uint8_t> bytes = encode_png(im);
-  fs::path p(path);
-  fs::path dir = p.parent_path().empty() ? fs::path(".") : p.parent_path();
-  std::random_device rd;
-  fs::path tmp = dir / ("." + p.filename().string() + ".tmp" + std::to_string(rd()));
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) fail(path, std::string("cannot write (") + std::strerror(errno) + ")");
-    f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-    f.close();
-    if (!f) {
-      std::error_code ec;
-      fs::remove(tmp, ec);
-      fail(path, "write failed");
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, p, ec);
-  if (ec) {
-    std::error_code ec2;
-    fs::remove(tmp, ec2);
-    fail(path, "cannot write (" + ec.message() + ")");
-  }
+  write_file_atomic(path, std::vector<ByteSpan>{{bytes.data(), bytes.size()}});
 }
 
 // ---- JPEG ----------------------------------------------------------------------

@@ -14,6 +14,7 @@
 
 #include <fmt/core.h>
 
+#include "engine/fileio.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
 #include "models/checkpoint.h"
@@ -46,27 +47,6 @@ std::string format_duration(double s) {
   return fmt::format("{}s", t);
 }
 
-// Writes text to path atomically (temp file in the same folder, then rename).
-void write_text_atomic(const std::string& path, const std::string& text) {
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    QSR_CHECK(f.good(), path + ": cannot write (" + std::strerror(errno) + ")");
-    f << text;
-    f.flush();
-    if (!f.good()) {
-      std::filesystem::remove(tmp);
-      throw Error(path + ": write failed");
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::filesystem::remove(tmp);
-    throw Error(path + ": cannot rename into place (" + ec.message() + ")");
-  }
-}
-
 nlohmann::json record_json(const EpochRecord& r) {
   return {{"epoch", r.epoch}, {"loss", r.loss}, {"val_loss", r.val_loss}, {"val_psnr", r.val_psnr}, {"seconds", r.seconds}};
 }
@@ -89,8 +69,8 @@ void write_logs(const std::string& dir, const std::vector<EpochRecord>& h) {
     csv += fmt::format("{},{:.9g},{:.9g},{:.6f},{:.3f}\n", r.epoch, r.loss, r.val_loss, r.val_psnr, r.seconds);
     jsonl += record_json(r).dump() + "\n";
   }
-  write_text_atomic(dir + "/log.csv", csv);
-  write_text_atomic(dir + "/log.jsonl", jsonl);
+  write_file_atomic(dir + "/log.csv", csv);
+  write_file_atomic(dir + "/log.jsonl", jsonl);
 }
 
 struct RunState {
@@ -171,7 +151,7 @@ void draw_graph(const std::string& dir, bool verbose) {
     return;
   }
   std::string script = dir + "/training.gp";
-  write_text_atomic(script,
+  write_file_atomic(script,
                     "set terminal pngcairo size 900,500 noenhanced\n"
                     "set output '" + dir + "/training.png.tmp'\n"
                     "set datafile separator ','\n"
