@@ -120,6 +120,21 @@ struct ConvShape {
 
 }  // namespace
 
+std::string conv_desc(const ConvShape& s, bool with_bias) {
+  return "n " + std::to_string(s.n) + " h " + std::to_string(s.h) + " w " + std::to_string(s.w) + " cin " +
+         std::to_string(s.cin) + " cout " + std::to_string(s.cout) + " k " + std::to_string(s.k) +
+         (with_bias ? " with bias" : " no bias");
+}
+
+// Input, weight and (optionally) bias for a conv gradient check.
+std::vector<Tensor> conv_inputs(const ConvShape& s, bool with_bias, uint64_t seed, float bias_lo, float bias_hi) {
+  Rng rng(seed);
+  std::vector<Tensor> xs{qsr_test::random_tensor({s.n, s.h, s.w, s.cin}, rng),
+                         qsr_test::random_tensor({s.k, s.k, s.cin, s.cout}, rng, -0.5f, 0.5f)};
+  if (with_bias) xs.push_back(qsr_test::random_tensor({s.cout}, rng, bias_lo, bias_hi));
+  return xs;
+}
+
 TEST_CASE("grad: conv2d with and without bias", "[autograd][grad]") {
   const ConvShape shapes[] = {
       {2, 5, 4, 1, 9, 5},  // first ESPCN layer's cin, last layer's cout
@@ -132,12 +147,8 @@ TEST_CASE("grad: conv2d with and without bias", "[autograd][grad]") {
   for (const auto& s : shapes) {
     for (bool with_bias : {true, false}) {
       ++seed;
-      INFO("n " << s.n << " h " << s.h << " w " << s.w << " cin " << s.cin << " cout " << s.cout << " k " << s.k
-                << (with_bias ? " with bias" : " no bias"));
-      Rng rng(seed);
-      std::vector<Tensor> xs{qsr_test::random_tensor({s.n, s.h, s.w, s.cin}, rng),
-                             qsr_test::random_tensor({s.k, s.k, s.cin, s.cout}, rng, -0.5f, 0.5f)};
-      if (with_bias) xs.push_back(qsr_test::random_tensor({s.cout}, rng));
+      INFO(conv_desc(s, with_bias));
+      std::vector<Tensor> xs = conv_inputs(s, with_bias, seed, -1.f, 1.f);
       GradCheckOptions o;
       o.h = 5e-2;  // conv is linear in each input: a larger step only reduces rounding noise
       grad_check("conv2d", [](const std::vector<Var>& v) { return conv2d(v[0], v[1], v.size() > 2 ? v[2] : Var()); },
@@ -152,12 +163,8 @@ TEST_CASE("grad: conv2d_relu", "[autograd][grad]") {
   for (const auto& s : shapes) {
     for (bool with_bias : {true, false}) {
       ++seed;
-      INFO("n " << s.n << " h " << s.h << " w " << s.w << " cin " << s.cin << " cout " << s.cout << " k " << s.k
-                << (with_bias ? " with bias" : " no bias"));
-      Rng rng(seed);
-      std::vector<Tensor> xs{qsr_test::random_tensor({s.n, s.h, s.w, s.cin}, rng),
-                             qsr_test::random_tensor({s.k, s.k, s.cin, s.cout}, rng, -0.5f, 0.5f)};
-      if (with_bias) xs.push_back(qsr_test::random_tensor({s.cout}, rng, -0.2f, 0.2f));
+      INFO(conv_desc(s, with_bias));
+      std::vector<Tensor> xs = conv_inputs(s, with_bias, seed, -0.2f, 0.2f);
       GradCheckOptions o;
       o.kinks = [](const std::vector<Tensor>& t) {
         return values(conv2d(Var(t[0]), Var(t[1]), t.size() > 2 ? Var(t[2]) : Var()).value());
