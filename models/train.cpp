@@ -89,7 +89,8 @@ nlohmann::json state_json(const RunState& s, const TrainOptions& o, int64_t iter
   return {{"epoch", s.epoch},       {"step", s.step},           {"loss_sum", s.loss_sum},
           {"best_loss", s.best_loss}, {"best_epoch", s.best_epoch}, {"wait", s.wait},
           {"history", h},           {"seed", std::to_string(o.seed)}, {"lr", o.lr},
-          {"epochs", o.epochs},     {"patience", o.patience},   {"iterations", iterations}};
+          {"epochs", o.epochs},     {"patience", o.patience},   {"iterations", iterations},
+          {"lr_schedule", o.lr_schedule}, {"lr_min", o.lr_min}};
 }
 
 void save_last(const std::string& path, Espcn& model, Adam& opt, const RunState& s, const TrainOptions& o) {
@@ -106,7 +107,8 @@ void save_last(const std::string& path, Espcn& model, Adam& opt, const RunState&
 
 void save_best(const std::string& path, Espcn& model, const RunState& s, const TrainOptions& o) {
   nlohmann::json meta = o.meta;
-  meta["trained"] = {{"epoch", s.best_epoch}, {"loss", s.best_loss}, {"seed", std::to_string(o.seed)}, {"lr", o.lr}};
+  meta["trained"] = {{"epoch", s.best_epoch}, {"loss", s.best_loss}, {"seed", std::to_string(o.seed)}, {"lr", o.lr},
+                     {"lr_schedule", o.lr_schedule}, {"lr_min", o.lr_min}};
   save_model(path, model, meta);
 }
 
@@ -121,6 +123,12 @@ RunState load_last(const std::string& path, Espcn& model, Adam& opt, const Train
   const nlohmann::json& st = raw.meta["train_state"];
   QSR_CHECK(st.at("seed").get<std::string>() == std::to_string(o.seed),
             path + ": was trained with --seed " + st.at("seed").get<std::string>() + "; resume with the same seed");
+  const std::string sched = st.value("lr_schedule", std::string("constant"));
+  QSR_CHECK(sched == o.lr_schedule, path + ": was trained with --lr-schedule " + sched + "; resume with the same schedule");
+  if (sched == "cosine") {
+    QSR_CHECK(st.at("epochs").get<int>() == o.epochs && st.value("lr_min", 0.f) == o.lr_min && st.at("lr").get<float>() == o.lr,
+              path + ": a cosine schedule resumes only with the same --epochs, --lr and --lr-min");
+  }
   auto dst = model.named_parameters();
   auto src = saved->named_parameters();
   for (size_t i = 0; i < dst.size(); ++i) {
@@ -203,10 +211,20 @@ std::pair<double, double> validate(Espcn& model, const std::vector<ValItem>& val
   return {loss / val.size(), psnr / val.size()};
 }
 
+float scheduled_lr(const TrainOptions& opt, int64_t g, int64_t total) {
+  if (opt.lr_schedule != "cosine" || total <= 0) return opt.lr;
+  const double pi = 3.14159265358979323846;
+  const double f = 0.5 * (1.0 + std::cos(pi * double(g) / double(total)));
+  return static_cast<float>(opt.lr_min + (double(opt.lr) - opt.lr_min) * f);
+}
+
 TrainResult train_espcn(Espcn& model, TrainSource& data, const std::vector<ValItem>& val, const TrainOptions& opt) {
   QSR_CHECK(opt.epochs >= 1, "train: --epochs must be at least 1");
   QSR_CHECK(opt.patience >= 0, "train: --patience must not be negative");
   QSR_CHECK(opt.lr > 0 && std::isfinite(opt.lr), "train: the learning rate must be positive");
+  QSR_CHECK(opt.lr_schedule == "constant" || opt.lr_schedule == "cosine",
+            "train: unknown learning-rate schedule '" + opt.lr_schedule + "' (constant or cosine)");
+  QSR_CHECK(opt.lr_min >= 0 && opt.lr_min <= opt.lr, "train: --lr-min must lie in [0, --lr]");
   const int64_t steps = data.steps_per_epoch();
   QSR_CHECK(steps >= 1, "train: the data gives no training batch");
   std::filesystem::create_directories(opt.out_dir);
@@ -238,6 +256,7 @@ TrainResult train_espcn(Espcn& model, TrainSource& data, const std::vector<ValIt
     auto t0 = Clock::now();
     for (int64_t st = s.step; st < steps; ++st) {
       TrainBatch b = data.next_batch(rng);
+      adam.lr = scheduled_lr(opt, int64_t(e - 1) * steps + st, int64_t(opt.epochs) * steps);
       Var loss = mse_loss(model.forward(Var(b.x)), Var(b.y));
       const double lv = loss.value().f32()[0];
       if (!std::isfinite(lv)) {

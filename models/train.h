@@ -39,6 +39,11 @@ struct TrainOptions {
   int epochs = 100;
   int patience = 10;  // epochs without a lower training loss before stopping (0: never stop early)
   float lr = 1e-3f;
+  // "constant" (Keras) or "cosine": per step, lr_min + (lr - lr_min) (1 + cos(pi g / G)) / 2 for
+  // global step g of G = epochs * steps_per_epoch (a function of the step alone, so --resume
+  // continues the schedule exactly).
+  std::string lr_schedule = "constant";
+  float lr_min = 0.f;
   uint64_t seed = 1337;
   std::string out_dir = "runs/espcn";
   bool resume = false;
@@ -65,6 +70,9 @@ TrainResult train_espcn(Espcn& model, TrainSource& data, const std::vector<ValIt
 
 // Mean MSE and mean PSNR (peak 1, prediction clipped to [0, 1]) over a validation set.
 std::pair<double, double> validate(Espcn& model, const std::vector<ValItem>& val);
+
+// The learning rate of 0-based global step `g` of `total` under opt's schedule.
+float scheduled_lr(const TrainOptions& opt, int64_t g, int64_t total);
 
 // The generator of epoch `epoch` (1-based) for a run seeded with `seed`.
 Rng epoch_rng(uint64_t seed, int epoch);

@@ -116,6 +116,8 @@ TEST_CASE("train: learns, logs every epoch and writes checkpoints", "[train]") {
 
 TEST_CASE("train: an interrupted run resumes to exactly the uninterrupted result", "[train]") {
   TrainOptions o;
+  o.lr_schedule = GENERATE(std::string("constant"), std::string("cosine"));
+  o.lr_min = o.lr_schedule == "cosine" ? 1e-4f : 0.f;
   o.epochs = 3;
   o.lr = 3e-3f;
   o.progress = false;
@@ -151,6 +153,38 @@ TEST_CASE("train: an interrupted run resumes to exactly the uninterrupted result
   CHECK_THROWS_WITH(train_espcn(d, sd, val_set(), ob), Catch::Contains("seed"));
   fs::remove_all(o.out_dir);
   fs::remove_all(ob.out_dir);
+}
+
+TEST_CASE("train: the cosine learning-rate schedule", "[train]") {
+  TrainOptions o;
+  o.lr = 1e-3f;
+  CHECK(scheduled_lr(o, 0, 100) == 1e-3f);
+  CHECK(scheduled_lr(o, 99, 100) == 1e-3f);  // constant by default
+  o.lr_schedule = "cosine";
+  o.lr_min = 1e-5f;
+  CHECK(scheduled_lr(o, 0, 100) == Approx(1e-3));
+  CHECK(scheduled_lr(o, 50, 100) == Approx((1e-3 + 1e-5) / 2));
+  CHECK(scheduled_lr(o, 100, 100) == Approx(1e-5));
+  for (int g = 1; g < 100; ++g) CHECK(scheduled_lr(o, g, 100) < scheduled_lr(o, g - 1, 100));
+  // Resuming a cosine run with another length would change the schedule: refused.
+  Espcn m(tiny());
+  SyntheticSource src;
+  o.epochs = 2;
+  o.progress = false;
+  o.out_dir = fresh_dir("cosine").string();
+  train_espcn(m, src, val_set(), o);
+  o.epochs = 4;
+  o.resume = true;
+  CHECK_THROWS_WITH(train_espcn(m, src, val_set(), o), Catch::Contains("--epochs"));
+  o.lr_schedule = "constant";
+  CHECK_THROWS_WITH(train_espcn(m, src, val_set(), o), Catch::Contains("schedule"));
+  o.resume = false;
+  o.lr_schedule = "step";
+  CHECK_THROWS_WITH(train_espcn(m, src, val_set(), o), Catch::Contains("unknown learning-rate schedule"));
+  o.lr_schedule = "cosine";
+  o.lr_min = 2e-3f;
+  CHECK_THROWS_WITH(train_espcn(m, src, val_set(), o), Catch::Contains("--lr-min"));
+  fs::remove_all(o.out_dir);
 }
 
 TEST_CASE("train: early stopping on the training loss", "[train]") {
