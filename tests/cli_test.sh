@@ -24,7 +24,7 @@ run() {
   local envs=()
   while [ $# -gt 0 ] && [ "$1" != "--" ]; do envs+=("$1"); shift; done
   shift
-  env -u QSR_ISA "${envs[@]}" "$QSR" "$@" >"$tmp/out" 2>"$tmp/err"
+  env -u QSR_ISA -u QSR_MODEL "${envs[@]}" "$QSR" "$@" >"$tmp/out" 2>"$tmp/err"
   rc=$?
   out=$(cat "$tmp/out")
   err=$(cat "$tmp/err")
@@ -104,6 +104,28 @@ if [ -n "$FIX" ] && [ -d "$FIX" ]; then
   fi
   run -- upscale --model "$tmp/run/best.safetensors" "$FIX/grey_31x20.png" "$tmp/up.png"
   if [ $rc -eq 0 ] && [ -s "$tmp/up.png" ]; then pass "qsr upscale"; else fail "qsr upscale writes a PNG"; fi
+  run QSR_MODEL="$tmp/run/best.safetensors" -- upscale "$FIX/grey_31x20.png" "$tmp/up_env.png" --threads 1
+  if [ $rc -eq 0 ] && cmp -s "$tmp/up.png" "$tmp/up_env.png"; then
+    pass "qsr upscale without --model uses \$QSR_MODEL (and takes --threads after the subcommand)"
+  else
+    fail "qsr upscale with QSR_MODEL set gives the same image as --model"
+  fi
+  run QSR_MODEL="$tmp/missing.safetensors" -- upscale "$FIX/grey_31x20.png" "$tmp/up_missing.png"
+  if [ $rc -ne 0 ] && [ "$(nonempty_lines "$err")" -eq 1 ] && grep -q "missing.safetensors" <<<"$err" && [ ! -e "$tmp/up_missing.png" ]; then
+    pass "a missing model is one line naming it"
+  else
+    fail "qsr upscale with a missing model file"
+  fi
+  run -- upscale "$FIX/grey_31x20.png" "$tmp/up_shipped.png"
+  if [ $rc -eq 0 ] && grep -q "(93x60)" <<<"$out" && grep -q "models/pretrained/espcn_x3.safetensors" <<<"$err"; then
+    pass "qsr upscale without --model uses the shipped x3 model"
+  else
+    fail "qsr upscale falls back to models/pretrained/espcn_x3.safetensors"
+  fi
+  run -- eval --data "$tmp/data" --scale 2
+  if [ $rc -ne 0 ] && grep -q "only x3" <<<"$err"; then pass "no shipped model for x2: --model is asked for"; else fail "eval --scale 2 without --model"; fi
+  run -- train --data "$tmp/data" "${small[@]}" --lr-schedule step --out "$tmp/run_bad"
+  if [ $rc -ne 0 ] && grep -q "lr-schedule" <<<"$err"; then pass "an unknown --lr-schedule is refused"; else fail "--lr-schedule step is refused"; fi
   head -c 100 "$tmp/run/best.safetensors" > "$tmp/cut.safetensors"
   run -- eval --model "$tmp/cut.safetensors" --data "$tmp/data"
   if [ $rc -ne 0 ] && [ "$(nonempty_lines "$err")" -eq 1 ] && grep -q "cut.safetensors" <<<"$err"; then

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <string>
 
 #include "engine/cpu.h"
@@ -195,9 +197,9 @@ class SamplerSource : public TrainSource {
 
 struct TrainArgs {
   std::string data, protocol = "bsds", out, features = "64,64,32", kernels = "5,3,3,3", activation = "relu",
-                    downscale = "bicubic";
+                    downscale = "bicubic", lr_schedule = "constant";
   int scale = 3, epochs = 100, batch = 8, steps = 0, patience = 10, crop = 300;
-  float lr = 1e-3f;
+  float lr = 1e-3f, lr_min = 0.f;
   uint64_t seed = 1337;
   bool resume = false, whole_image = false, flips = false, no_last_act = false, quiet = false;
 };
@@ -234,6 +236,8 @@ int cmd_train(const TrainArgs& a, const std::string& command_line) {
   o.epochs = a.epochs;
   o.patience = a.patience;
   o.lr = a.lr;
+  o.lr_schedule = a.lr_schedule;
+  o.lr_min = a.lr_min;
   o.seed = a.seed;
   o.out_dir = a.out.empty() ? fmt::format("runs/espcn_x{}_{}", a.scale, a.protocol) : a.out;
   o.resume = a.resume;
@@ -251,8 +255,9 @@ int cmd_train(const TrainArgs& a, const std::string& command_line) {
             {"threads", num_threads()},
             {"command", command_line}};
   if (!a.quiet)
-    fmt::print(stderr, "{}\ntraining: {} epochs x {} steps of batch {}, Adam lr {}, seed {}, {} threads -> {}\n",
-               cfg.describe(), a.epochs, src.steps_per_epoch(), a.batch, a.lr, a.seed, num_threads(), o.out_dir);
+    fmt::print(stderr, "{}\ntraining: {} epochs x {} steps of batch {}, Adam lr {}{}, seed {}, {} threads -> {}\n",
+               cfg.describe(), a.epochs, src.steps_per_epoch(), a.batch, a.lr,
+               a.lr_schedule == "cosine" ? fmt::format(" (cosine to {})", a.lr_min) : std::string(), a.seed, num_threads(), o.out_dir);
   TrainResult r = train_espcn(model, src, val, o);
   double total = 0;
   for (auto& e : r.history) total += e.seconds;
@@ -261,9 +266,29 @@ int cmd_train(const TrainArgs& a, const std::string& command_line) {
   return r.stop_reason == "interrupted" ? 130 : 0;
 }
 
+// The shipped x3 model, used when --model is omitted: $QSR_MODEL if set, else
+// models/pretrained/espcn_x3.safetensors under the working directory, else
+// under the source tree this binary was built from.
+constexpr const char* kPretrained = "models/pretrained/espcn_x3.safetensors";
+
+std::string resolve_model(const std::string& given, int scale) {
+  if (!given.empty()) return given;
+  if (const char* env = std::getenv("QSR_MODEL"); env && *env) return env;
+  QSR_CHECK(scale == 0 || scale == 3,
+            fmt::format("no pretrained model for x{} ships with qsr (only x3); pass --model", scale));
+  for (const std::string& p : {std::string(kPretrained), std::string(QSR_SOURCE_DIR) + "/" + kPretrained}) {
+    if (std::filesystem::exists(p)) {
+      fmt::print(stderr, "model: {} (the shipped x3 model; --model picks another)\n", p);
+      return p;
+    }
+  }
+  throw Error(fmt::format("no --model given and the shipped model {} was not found (looked in . and {}); pass --model",
+                          kPretrained, QSR_SOURCE_DIR));
+}
+
 int cmd_eval(const std::string& model_path, const std::string& data, const std::string& protocol, int scale, bool all,
              bool json, int tile) {
-  std::unique_ptr<Espcn> model = load_model(model_path);
+  std::unique_ptr<Espcn> model = load_model(resolve_model(model_path, scale));
   const int r = model->config().scale;
   QSR_CHECK(scale == 0 || scale == r, fmt::format("--scale {} does not match the model's scale {}", scale, r));
   EvalOptions eo;
@@ -289,7 +314,7 @@ int cmd_eval(const std::string& model_path, const std::string& data, const std::
 }
 
 int cmd_upscale(const std::string& model_path, const std::string& in, const std::string& out, int tile) {
-  std::unique_ptr<Espcn> model = load_model(model_path);
+  std::unique_ptr<Espcn> model = load_model(resolve_model(model_path, 0));
   Image im = load_image(in);
   auto t = Clock::now();
   Image up = upscale_image(*model, im, tile);
@@ -307,6 +332,7 @@ int main(int argc, char** argv) {
   int threads = 0;
   app.add_option("--threads,-t", threads, "threads to use (default: all cores)")->check(CLI::PositiveNumber);
   app.require_subcommand(1);
+  app.fallthrough();  // --threads may also follow the subcommand
 
   auto* info = app.add_subcommand("info", "print the CPU features, the kernel path in use and the thread count");
 
@@ -331,6 +357,9 @@ int main(int argc, char** argv) {
   train->add_option("--batch", ta.batch, "batch size")->check(CLI::PositiveNumber);
   train->add_option("--steps-per-epoch", ta.steps, "steps per epoch (0: training images / batch, as Keras)")->check(CLI::NonNegativeNumber);
   train->add_option("--lr", ta.lr, "Adam learning rate")->check(CLI::PositiveNumber);
+  train->add_option("--lr-schedule", ta.lr_schedule, "constant (Keras) or cosine: per-step cosine decay from --lr to --lr-min over all epochs")
+      ->check(CLI::IsMember({"constant", "cosine"}));
+  train->add_option("--lr-min", ta.lr_min, "final learning rate of the cosine schedule")->check(CLI::NonNegativeNumber);
   train->add_option("--seed", ta.seed, "seed: same seed and thread count give the same run");
   train->add_option("--patience", ta.patience, "early stopping: epochs without a lower training loss (0: off)")->check(CLI::NonNegativeNumber);
   train->add_option("--crop", ta.crop, "high-res training size (crop or resize target)")->check(CLI::PositiveNumber);
@@ -349,7 +378,7 @@ int main(int argc, char** argv) {
   std::string model_path, eval_data, eval_protocol = "y";
   int eval_scale = 0, tile = 256;
   bool eval_all = false, eval_json = false;
-  eval->add_option("--model", model_path, "model checkpoint (.safetensors)")->required();
+  eval->add_option("--model", model_path, "model checkpoint (.safetensors); default: $QSR_MODEL, else the shipped x3 model models/pretrained/espcn_x3.safetensors");
   eval->add_option("--data", eval_data, "y: a folder of images (e.g. Set5); keras: the BSDS500 root or its test folder")->required();
   eval->add_option("--protocol", eval_protocol, "keras (the Keras example's procedure) or y (standard SR: MATLAB Y, bicubic, shave r)")
       ->check(CLI::IsMember({"keras", "y"}));
@@ -360,7 +389,7 @@ int main(int argc, char** argv) {
 
   auto* upscale = app.add_subcommand("upscale", "upscale an image (PNG or JPEG in, PNG out)");
   std::string up_in, up_out;
-  upscale->add_option("--model", model_path, "model checkpoint (.safetensors)")->required();
+  upscale->add_option("--model", model_path, "model checkpoint (.safetensors); default: $QSR_MODEL, else the shipped x3 model models/pretrained/espcn_x3.safetensors");
   upscale->add_option("input", up_in, "input image")->required();
   upscale->add_option("output", up_out, "output PNG")->required();
   upscale->add_option("--tile", tile, "low-res tile size (0: whole image); the result does not depend on it")->check(CLI::NonNegativeNumber);
