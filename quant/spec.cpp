@@ -52,6 +52,7 @@ int32_t QFormat::qmax() const { return is_signed ? (int32_t(1) << (bits - 1)) - 
 void QFormat::validate() const {
   QSR_CHECK(bits >= 2 && bits <= 16, fmt::format("quantisation: {} bits is outside 2..16", bits));
   QSR_CHECK(!(scheme == Scheme::fixed_point && per_channel), "quantisation: a fixed-point format is per tensor");
+  QSR_CHECK(!(narrow && !is_signed), "quantisation: narrow range applies to signed formats (an unsigned grid would lose real 0)");
   QSR_CHECK(frac_bits >= -64 && frac_bits <= 64, fmt::format("quantisation: Q format with {} fraction bits", frac_bits));
 }
 
@@ -249,25 +250,29 @@ Multiplier quantize_multiplier(double m) {
   r.m0 = static_cast<int32_t>(m0);
   r.shift = 31 - e;
   QSR_CHECK(r.shift >= 1, fmt::format("requantisation: multiplier {} is too large (at least 1 right shift is needed)", m));
-  if (r.shift > 94) return Multiplier{};  // below 2^-63: every product rounds to 0
+  if (r.shift > 100) return Multiplier{};  // every product of a 62-bit accumulator rounds to 0
   return r;
 }
 
 double multiplier_value(const Multiplier& m) { return std::ldexp(double(m.m0), -m.shift); }
 
 int64_t rounding_mul_shift(int64_t acc, const Multiplier& m, Rounding r) {
-  QSR_CHECK(acc >= std::numeric_limits<int32_t>::min() && acc <= std::numeric_limits<int32_t>::max(),
-            "requantisation: accumulator outside int32");
+  QSR_CHECK(acc > -(int64_t(1) << 62) && acc < (int64_t(1) << 62), "requantisation: accumulator beyond 62 bits");
   if (m.m0 == 0) return 0;
-  const int64_t p = acc * int64_t(m.m0);  // |p| < 2^62
-  if (m.shift > 62) return 0;            // |p| / 2^shift < 1/2
-  const int64_t q = p >> m.shift;        // floor
-  const int64_t rem = p - (q << m.shift);  // in [0, 2^shift)
-  const int64_t half = int64_t(1) << (m.shift - 1);
-  if (rem > half) return q + 1;
-  if (rem < half) return q;
-  if (r == Rounding::half_away) return p > 0 ? q + 1 : q;
-  return (q & 1) ? q + 1 : q;  // half_even (also for stochastic at inference)
+  using i128 = __int128;
+  const i128 p = i128(acc) * m.m0;  // |p| < 2^93
+  if (m.shift > 100) return 0;      // |p| / 2^shift < 1/2
+  const i128 q = p >> m.shift;      // floor
+  const i128 rem = p - (q << m.shift);  // in [0, 2^shift)
+  const i128 half = i128(1) << (m.shift - 1);
+  i128 y = q;
+  if (rem > half) {
+    y = q + 1;
+  } else if (rem == half) {
+    if (r == Rounding::half_away) y = p > 0 ? q + 1 : q;
+    else y = (q & 1) ? q + 1 : q;  // half_even (also for stochastic at inference)
+  }
+  return static_cast<int64_t>(y);  // |y| <= 2^62
 }
 
 int32_t requantize(int64_t acc, const Multiplier& m, int32_t zero_point, int32_t lo, int32_t hi, Rounding r) {

@@ -28,13 +28,14 @@
 // scale s_acc = s_in * s_w becomes an output code with scale s_out through the
 // real multiplier m = s_acc / s_out, represented as m = M0 * 2^-shift with M0 an
 // integer in [2^30, 2^31) (Q31 mantissa; computed by `quantize_multiplier`):
-//   y = round(acc * M0 / 2^shift)     exact: acc * M0 in int64, then a rounding
-//                                     right shift with the format's rounding rule
+//   y = round(acc * M0 / 2^shift)     exact: acc * M0 in 128-bit integers, then a
+//                                     rounding right shift with the format's rounding rule
 //   q = clamp(y + zero_point_out, lo, hi)
 // where [lo, hi] = [qmin, qmax], or [max(qmin, zero_point_out), qmax] when a ReLU
 // is fused. Biases are stored as int32 codes of scale s_in * s_w[c]
 // (round(b / (s_in * s_w[c])), half_even, saturating). |acc| < 2^31 is required of
-// the int32 kernels; `accumulator_bits` gives the worst case of a layer.
+// the int32 kernels (wider accumulators are int64); `accumulator_bits` gives the
+// worst case of a layer.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -109,11 +110,11 @@ DType storage_dtype(const QFormat& f);
 // Requantisation.
 struct Multiplier {
   int32_t m0 = 0;  // in [2^30, 2^31), or 0 for a zero multiplier
-  int shift = 0;   // m = m0 * 2^-shift; shift in [1, 94] (y = 0 beyond 62 since |acc * m0| < 2^62)
+  int shift = 0;   // m = m0 * 2^-shift; shift in [1, 100]
 };
 Multiplier quantize_multiplier(double m);  // m >= 0 and finite, else qsr::Error
 double multiplier_value(const Multiplier& m);
-// round(acc * m0 / 2^shift) with rule r (stochastic: half_even); acc must lie in int32's range.
+// round(acc * m0 / 2^shift) with rule r (stochastic: half_even); |acc| < 2^62.
 int64_t rounding_mul_shift(int64_t acc, const Multiplier& m, Rounding r);
 // The whole output stage for one value: requantise, add the zero point, clamp to [lo, hi].
 int32_t requantize(int64_t acc, const Multiplier& m, int32_t zero_point, int32_t lo, int32_t hi, Rounding r);

@@ -126,6 +126,20 @@ if [ -n "$FIX" ] && [ -d "$FIX" ]; then
   if [ $rc -ne 0 ] && grep -q "only x3" <<<"$err"; then pass "no shipped model for x2: --model is asked for"; else fail "eval --scale 2 without --model"; fi
   run -- train --data "$tmp/data" "${small[@]}" --lr-schedule step --out "$tmp/run_bad"
   if [ $rc -ne 0 ] && grep -q "lr-schedule" <<<"$err"; then pass "an unknown --lr-schedule is refused"; else fail "--lr-schedule step is refused"; fi
+  run -- quantize --model "$tmp/run/best.safetensors" --mode int8 --calib "$tmp/data" --out "$tmp/q8.safetensors"
+  if [ $rc -eq 0 ] && [ -s "$tmp/q8.safetensors" ] && grep -q "integer" <<<"$out"; then pass "qsr quantize --mode int8"; else fail "qsr quantize --mode int8 writes a model"; fi
+  run -- eval --model "$tmp/q8.safetensors" --data "$tmp/data" --json
+  if [ $rc -eq 0 ] && grep -q '"mean_psnr_model"' <<<"$out"; then pass "qsr eval runs a quantised model"; else fail "qsr eval on an int8 model"; fi
+  run -- info "$tmp/q8.safetensors"
+  if [ $rc -eq 0 ] && grep -q "conv1" <<<"$out" && grep -q "bytes packed" <<<"$out"; then pass "qsr info MODEL"; else fail "qsr info prints a quantised model's layers and size"; fi
+  run -- quantize --model "$tmp/run/best.safetensors" --mode w1a8 --out "$tmp/bad.safetensors"
+  if [ $rc -ne 0 ] && grep -q "2..16" <<<"$err" && [ ! -e "$tmp/bad.safetensors" ]; then pass "an impossible word length is refused"; else fail "quantize --mode w1a8 is refused"; fi
+  run -- quantize --model "$tmp/run/best.safetensors" --mode int8 --out "$tmp/nocal.safetensors"
+  if [ $rc -eq 0 ] && grep -q "calibrated on .* of $tmp/data" <<<"$err"; then
+    pass "quantize without --calib calibrates on the model's training data"
+  else
+    fail "quantize int8 without --calib uses the training folder from the checkpoint"
+  fi
   head -c 100 "$tmp/run/best.safetensors" > "$tmp/cut.safetensors"
   run -- eval --model "$tmp/cut.safetensors" --data "$tmp/data"
   if [ $rc -ne 0 ] && [ "$(nonempty_lines "$err")" -eq 1 ] && grep -q "cut.safetensors" <<<"$err"; then

@@ -39,6 +39,7 @@ TEST_CASE("quant spec: integer grids for 2..16 bits", "[quant]") {
   CHECK(storage_dtype(fmt_of(16, false)) == DType::i32);
   CHECK_THROWS_WITH(fmt_of(1, true).validate(), Catch::Contains("1 bits"));
   CHECK_THROWS_WITH(fmt_of(17, true).validate(), Catch::Contains("17 bits"));
+  CHECK_THROWS_WITH(fmt_of(8, false, Scheme::symmetric, true).validate(), Catch::Contains("narrow range applies to signed"));
   CHECK(parse_rounding("half_away") == Rounding::half_away);
   CHECK_THROWS_WITH(parse_rounding("up"), Catch::Contains("unknown rounding 'up'"));
   CHECK(parse_scheme("affine") == Scheme::affine);
@@ -153,12 +154,20 @@ TEST_CASE("quant spec: requantisation is exact integer arithmetic", "[quant]") {
     }
     // Independent evaluation: the exact product in long double (64-bit mantissa), scaled by
     // a power of two, then rounded by the C library.
-    const long double exact = std::ldexp((long double)acc * (long double)q.m0, -q.shift);
+    const long double exact = std::ldexp((long double)acc * (long double)q.m0, -q.shift);  // < 2^63: exact
     const long double fl = std::floor(exact), d = exact - fl;
     const int64_t want_even = int64_t(d > 0.5L ? fl + 1 : d < 0.5L ? fl : (std::fmod(fl, 2.0L) == 0 ? fl : fl + 1));
     const int64_t want_away = int64_t(std::round(exact));
     CHECK(rounding_mul_shift(acc, q, Rounding::half_even) == want_even);
     CHECK(rounding_mul_shift(acc, q, Rounding::half_away) == want_away);
+    // Accumulators wider than 32 bits (int16 x int16 layers): acc * 2^20 with 20 more bits of
+    // shift is the same real number, so the same result.
+    if (q.shift + 20 <= 100) {
+      Multiplier wide = q;
+      wide.shift += 20;
+      CHECK(rounding_mul_shift(acc * (int64_t(1) << 20), wide, Rounding::half_even) == want_even);
+      CHECK(rounding_mul_shift(acc * (int64_t(1) << 20), wide, Rounding::half_away) == want_away);
+    }
   }
   Multiplier half = quantize_multiplier(0.5);
   CHECK(rounding_mul_shift(3, half, Rounding::half_even) == 2);    // 1.5
@@ -170,6 +179,8 @@ TEST_CASE("quant spec: requantisation is exact integer arithmetic", "[quant]") {
   CHECK(quantize_multiplier(0).m0 == 0);
   CHECK(rounding_mul_shift(12345, quantize_multiplier(0), Rounding::half_even) == 0);
   CHECK(rounding_mul_shift(-(int64_t(1) << 31), quantize_multiplier(std::ldexp(1.0, -70)), Rounding::half_even) == 0);
+  CHECK(rounding_mul_shift(int64_t(1) << 50, quantize_multiplier(std::ldexp(1.0, -45)), Rounding::half_even) == 32);
+  CHECK_THROWS_WITH(rounding_mul_shift(int64_t(1) << 62, half, Rounding::half_even), Catch::Contains("62 bits"));
   CHECK_THROWS_WITH(quantize_multiplier(-1), Catch::Contains("not a finite non-negative"));
   CHECK_THROWS_WITH(quantize_multiplier(std::ldexp(1.0, 40)), Catch::Contains("too large"));
   CHECK(quantize_bias(2.5f, 1.0) == 2);

@@ -21,6 +21,7 @@
 #include "models/evaluate.h"
 #include "models/train.h"
 #include "models/upscale.h"
+#include "quant/qmodel.h"
 
 #ifndef QSR_VERSION
 #define QSR_VERSION "0.0.0"
@@ -286,16 +287,95 @@ std::string resolve_model(const std::string& given, int scale) {
                           kPretrained, QSR_SOURCE_DIR));
 }
 
+// A float or quantised checkpoint, ready to run.
+struct LoadedNet {
+  std::unique_ptr<Espcn> fmodel;
+  std::shared_ptr<quant::QuantModel> qmodel;
+  Network net;
+};
+
+LoadedNet load_network(const std::string& path) {
+  LoadedNet l;
+  if (quant::is_quant_checkpoint(path)) {
+    l.qmodel = std::make_shared<quant::QuantModel>(quant::load_quant_model(path));
+    l.net.cfg = l.qmodel->cfg;
+    l.net.tile_invariant = l.qmodel->tile_invariant();
+    auto q = l.qmodel;
+    l.net.forward = [q](const Tensor& x) { return q->forward(x); };
+  } else {
+    l.fmodel = load_model(path);
+    l.net = network_of(*l.fmodel);
+  }
+  return l;
+}
+
+int cmd_info_model(const std::string& path) {
+  if (quant::is_quant_checkpoint(path)) {
+    fmt::print("{}: {}\n", path, quant::load_quant_model(path).describe());
+    return 0;
+  }
+  Checkpoint raw;
+  std::unique_ptr<Espcn> m = load_model(path, &raw);
+  int64_t params = 0, bytes = 0;
+  fmt::print("{}: float ESPCN x{} ({})\n", path, m->config().scale, m->config().describe());
+  for (auto& [name, v] : m->named_parameters()) {
+    params += v.value().numel();
+    bytes += int64_t(v.value().nbytes());
+    fmt::print("  {:<14s} {:<16s} f32\n", name, shape_str(v.value().shape()));
+  }
+  fmt::print("  {} parameters, {} bytes as f32; {} MAC per low-res pixel\n", params, bytes, m->config().macs_per_lr_pixel());
+  if (raw.meta.contains("trained")) fmt::print("  trained: {}\n", raw.meta["trained"].dump());
+  if (raw.meta.contains("command")) fmt::print("  command: {}\n", raw.meta["command"].get<std::string>());
+  return 0;
+}
+
+struct QuantizeArgs {
+  std::string model, out, calib, layers = "all", observer = "minmax", rounding = "half_even";
+  quant::QuantRequest req;
+  int calib_images = 8;
+  bool per_tensor = false;
+  float observer_option = NAN;
+};
+
+int cmd_quantize(QuantizeArgs a) {
+  std::unique_ptr<Espcn> fm;
+  Checkpoint raw;
+  fm = load_model(a.model, &raw);
+  a.req.layers = quant::parse_layers(a.layers, int(fm->convs.size()));
+  a.req.per_channel = !a.per_tensor;
+  a.req.rounding = quant::parse_rounding(a.rounding);
+  QSR_CHECK(a.req.rounding != quant::Rounding::stochastic, "--rounding stochastic is for training only");
+  a.req.observer = a.observer;
+  a.req.observer_option = a.observer_option;
+  quant::QuantModel q(*fm, a.req);
+  std::string calib = a.calib;
+  if (q.needs_calibration()) {
+    if (calib.empty() && raw.meta.contains("data") && raw.meta["data"].contains("root"))
+      calib = raw.meta["data"]["root"].get<std::string>();
+    QSR_CHECK(!calib.empty(), "mode " + a.req.mode + " needs calibration images: pass --calib DIR");
+    auto t = Clock::now();
+    std::vector<Tensor> inputs = quant::calibration_inputs(calib, fm->config().scale, a.calib_images);
+    q.calibrate(inputs, a.observer, a.observer_option);
+    fmt::print(stderr, "calibrated on {} images of {} ({} observer) in {:.1f}s\n", inputs.size(), calib, a.observer,
+               seconds_since(t));
+  }
+  nlohmann::json meta = {{"source_model", a.model}, {"calibration", calib}, {"calibration_images", a.calib_images},
+                         {"observer", a.observer}};
+  quant::save_quant_model(a.out, q, meta);
+  fmt::print("{}\nwrote {}\n", q.describe(), a.out);
+  return 0;
+}
+
 int cmd_eval(const std::string& model_path, const std::string& data, const std::string& protocol, int scale, bool all,
              bool json, int tile) {
-  std::unique_ptr<Espcn> model = load_model(resolve_model(model_path, scale));
-  const int r = model->config().scale;
+  LoadedNet ln = load_network(resolve_model(model_path, scale));
+  const int r = ln.net.cfg.scale;
   QSR_CHECK(scale == 0 || scale == r, fmt::format("--scale {} does not match the model's scale {}", scale, r));
   EvalOptions eo;
   eo.protocol = parse_eval_protocol(protocol);
   eo.scale = r;
   eo.all = all;
-  Upscaler up = [&](const Tensor& x) { return upscale_tensor(*model, x, tile); };
+  Upscaler up = [&](const Tensor& x) { return upscale_tensor(ln.net, x, tile); };
   EvalResult res = evaluate(data, eo, up);
   if (json) {
     fmt::print("{}\n", eval_result_json(res));
@@ -314,10 +394,10 @@ int cmd_eval(const std::string& model_path, const std::string& data, const std::
 }
 
 int cmd_upscale(const std::string& model_path, const std::string& in, const std::string& out, int tile) {
-  std::unique_ptr<Espcn> model = load_model(resolve_model(model_path, 0));
+  LoadedNet ln = load_network(resolve_model(model_path, 0));
   Image im = load_image(in);
   auto t = Clock::now();
-  Image up = upscale_image(*model, im, tile);
+  Image up = upscale_image(ln.net, im, tile);
   double s = seconds_since(t);
   save_png(up, out);
   fmt::print("{} ({}x{}) -> {} ({}x{}) in {:.1f} ms\n", in, im.width, im.height, out, up.width, up.height, s * 1e3);
@@ -334,7 +414,9 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();  // --threads may also follow the subcommand
 
-  auto* info = app.add_subcommand("info", "print the CPU features, the kernel path in use and the thread count");
+  auto* info = app.add_subcommand("info", "print the CPU features, the kernel path in use and the thread count; with a model file, its layers, formats and size");
+  std::string info_model;
+  info->add_option("model", info_model, "a float or quantised checkpoint (.safetensors)");
 
   auto* demo = app.add_subcommand("demo", "train a small ESPCN on synthetic images for a few steps, then time inference");
   int steps = 60, batch = 8, patch = 32;
@@ -394,6 +476,23 @@ int main(int argc, char** argv) {
   upscale->add_option("output", up_out, "output PNG")->required();
   upscale->add_option("--tile", tile, "low-res tile size (0: whole image); the result does not depend on it")->check(CLI::NonNegativeNumber);
 
+  QuantizeArgs qa;
+  auto* quantize = app.add_subcommand("quantize", "post-training quantisation of a float model (any mode, word length and layer set)");
+  quantize->add_option("--model", qa.model, "float model checkpoint")->required();
+  quantize->add_option("--mode", qa.req.mode,
+                       "float16 | bfloat16 | dynamic-range (int8 weights, float activations) | int8 (full integer) | "
+                       "int16x8 (int16 activations, int8 weights) | wNaM (N-bit weights, M-bit activations) | wN "
+                       "(weights only) | aM (activations only) | qM.N (fixed point, M integer bits with sign, N fraction bits)")
+      ->required();
+  quantize->add_option("--layers", qa.layers, "convs to quantise: all, or a list like conv1,conv3 or 2,4 (the others stay float)");
+  quantize->add_option("--calib", qa.calib, "calibration images: a folder (a BSDS500 root uses images/train); default: the model's training data");
+  quantize->add_option("--calib-images", qa.calib_images, "calibration images to use (the first N, sorted)")->check(CLI::PositiveNumber);
+  quantize->add_option("--observer", qa.observer, "activation range observer: minmax, ema, percentile or mse");
+  quantize->add_option("--observer-option", qa.observer_option, "percentile: the percentile (default 99.99); ema: the decay");
+  quantize->add_flag("--per-tensor", qa.per_tensor, "one weight scale per tensor instead of per output channel");
+  quantize->add_option("--rounding", qa.rounding, "half_even (default) or half_away")->check(CLI::IsMember({"half_even", "half_away"}));
+  quantize->add_option("--out", qa.out, "output checkpoint (.safetensors)")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -402,6 +501,7 @@ int main(int argc, char** argv) {
   try {
     if (threads > 0) set_num_threads(threads);
     active_isa();  // resolve QSR_ISA now so a bad value is reported up front
+    if (*info && !info_model.empty()) return cmd_info_model(info_model);
     if (*info) {
       fmt::print("qsr {}\n{}", QSR_VERSION, cpu_report());
       return 0;
@@ -413,6 +513,7 @@ int main(int argc, char** argv) {
       return cmd_train(ta, cl);
     }
     if (*eval) return cmd_eval(model_path, eval_data, eval_protocol, eval_scale, eval_all, eval_json, tile);
+    if (*quantize) return cmd_quantize(qa);
     if (*upscale) return cmd_upscale(model_path, up_in, up_out, tile);
   } catch (const std::exception& e) {
     fmt::print(stderr, "qsr: error: {}\n", e.what());
