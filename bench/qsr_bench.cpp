@@ -18,6 +18,7 @@
 #include "engine/optim.h"
 #include "engine/parallel.h"
 #include "engine/random.h"
+#include "engine/winograd.h"
 #include "models/espcn.h"
 
 using namespace qsr;
@@ -62,11 +63,13 @@ std::string json_list(const std::vector<double>& v) {
 struct Config {
   int w = 640, h = 360, threads = 1, runs = 10, warmup = 2, batch = 0;
   std::string mode = "forward";
+  ConvAlgo conv = ConvAlgo::automatic;
   bool json = false, layers = false;
 };
 
 int run(const Config& c) {
   set_num_threads(c.threads);
+  set_conv_algo(c.conv);
   const int batch = c.batch > 0 ? c.batch : (c.mode == "train" ? 8 : 1);
   EspcnConfig cfg;
   Espcn model(cfg);
@@ -86,10 +89,15 @@ int run(const Config& c) {
         auto& cv = *model.convs[i];
         ConvGeom g{batch, c.h, c.w, cv.cin, cv.cout, cv.k};
         Tensor out = Tensor::empty({batch, c.h, c.w, cv.cout});
+        const bool wino = cv.k == 3 && c.conv == ConvAlgo::winograd;  // auto: direct for inference
         per_layer.emplace_back(fmt::format("conv{} {}x{} {}->{}", i + 1, cv.k, cv.k, cv.cin, cv.cout),
                                time_it(c.warmup, c.runs, [&] {
-                                 conv2d_forward(K, g, in.f32(), cv.weight.value().f32(), cv.bias.value().f32(),
-                                                out.f32(), true);
+                                 if (wino)
+                                   winograd_conv2d_forward(K, g, in.f32(), cv.weight.value().f32(),
+                                                           cv.bias.value().f32(), out.f32(), true);
+                                 else
+                                   conv2d_forward(K, g, in.f32(), cv.weight.value().f32(), cv.bias.value().f32(),
+                                                  out.f32(), true);
                                }));
         in = out;
       }
@@ -108,6 +116,34 @@ int run(const Config& c) {
       loss.backward();
       opt.step();
     });
+    if (c.layers) {  // each conv's three phases on its own, with the algorithm training uses
+      const auto& K = f32_kernels();
+      Tensor in = x.value();
+      for (size_t i = 0; i < model.convs.size(); ++i) {
+        auto& cv = *model.convs[i];
+        ConvGeom g{batch, c.h, c.w, cv.cin, cv.cout, cv.k};
+        const bool wino = cv.k == 3 && c.conv != ConvAlgo::direct;
+        const float* wv = cv.weight.value().f32();
+        Tensor out = Tensor::empty({batch, c.h, c.w, cv.cout});
+        Tensor gy = random_tensor({batch, c.h, c.w, cv.cout}, rng, -1.f, 1.f);
+        Tensor gx = Tensor::empty(in.shape()), gw = Tensor::empty(cv.weight.value().shape()), gb = Tensor::empty({cv.cout});
+        const std::string name = fmt::format("conv{} {}x{} {}->{}", i + 1, cv.k, cv.k, cv.cin, cv.cout);
+        per_layer.emplace_back(name + " fwd", time_it(c.warmup, c.runs, [&] {
+                                 if (wino) winograd_conv2d_forward(K, g, in.f32(), wv, cv.bias.value().f32(), out.f32(), true);
+                                 else conv2d_forward(K, g, in.f32(), wv, cv.bias.value().f32(), out.f32(), true);
+                               }));
+        if (i > 0)  // the first layer's input needs no gradient
+          per_layer.emplace_back(name + " bwd-data", time_it(c.warmup, c.runs, [&] {
+                                   if (wino) winograd_conv2d_backward_data(K, g, gy.f32(), wv, gx.f32());
+                                   else conv2d_backward_data(K, g, gy.f32(), wv, gx.f32());
+                                 }));
+        per_layer.emplace_back(name + " bwd-weights", time_it(c.warmup, c.runs, [&] {
+                                 if (wino) winograd_conv2d_backward_weights(K, g, in.f32(), gy.f32(), gw.f32(), gb.f32());
+                                 else conv2d_backward_weights(K, g, in.f32(), gy.f32(), gw.f32(), gb.f32());
+                               }));
+        in = out;
+      }
+    }
   } else {
     throw Error("--mode must be forward or train, got '" + c.mode + "'");
   }
@@ -116,13 +152,14 @@ int run(const Config& c) {
     std::string layers;
     for (auto& [name, s] : per_layer) layers += fmt::format("{}{{\"layer\": \"{}\", \"median_ms\": {:.4f}}}", layers.empty() ? "" : ", ", name, s.median());
     fmt::print(
-        "{{\"program\": \"qsr\", \"isa\": \"{}\", \"mode\": \"{}\", \"size\": \"{}x{}\", \"threads\": {}, \"batch\": {}, "
-        "\"median_ms\": {:.4f}, \"min_ms\": {:.4f}, \"runs_ms\": {}, \"gmacs\": {:.3f}{}}}\n",
-        isa_name(active_isa()), c.mode, c.w, c.h, c.threads, batch, st.median(), st.min(), json_list(st.ms), gm,
+        "{{\"program\": \"qsr\", \"isa\": \"{}\", \"conv\": \"{}\", \"mode\": \"{}\", \"size\": \"{}x{}\", \"threads\": {}, "
+        "\"batch\": {}, \"median_ms\": {:.4f}, \"min_ms\": {:.4f}, \"runs_ms\": {}, \"gmacs\": {:.3f}{}}}\n",
+        isa_name(active_isa()), conv_algo_name(c.conv), c.mode, c.w, c.h, c.threads, batch, st.median(), st.min(), json_list(st.ms), gm,
         per_layer.empty() ? "" : ", \"layers\": [" + layers + "]");
   } else {
-    fmt::print("qsr {:7s} {:>9s} batch {} threads {} isa {:6s}: median {:9.3f} ms  min {:9.3f} ms  {:6.1f} GMAC/s\n", c.mode,
-               fmt::format("{}x{}", c.w, c.h), batch, c.threads, isa_name(active_isa()), st.median(), st.min(), gm);
+    fmt::print("qsr {:7s} {:>9s} batch {} threads {} isa {:6s} conv {:8s}: median {:9.3f} ms  min {:9.3f} ms  {:6.1f} GMAC/s\n",
+               c.mode, fmt::format("{}x{}", c.w, c.h), batch, c.threads, isa_name(active_isa()), conv_algo_name(c.conv),
+               st.median(), st.min(), gm);
     for (auto& [name, s] : per_layer)
       fmt::print("    {:24s} median {:9.3f} ms\n", name, s.median());
   }
@@ -144,7 +181,12 @@ int main(int argc, char** argv) {
   app.add_option("--warmup", c.warmup, "untimed runs before timing")->check(CLI::Range(0, 100000));
   app.add_option("--mode", mode, "forward or train (one Adam step on batch 8)")->check(CLI::IsMember({"forward", "train"}));
   app.add_option("--batch", c.batch, "batch (default 1 for forward, 8 for train)")->check(CLI::PositiveNumber);
-  app.add_flag("--layers", c.layers, "also time each layer of the forward pass");
+  std::vector<std::string> convs;
+  app.add_option("--conv", convs,
+                 "3x3 conv algorithm: direct, winograd or auto (default auto: Winograd when training, direct for "
+                 "inference); several values are timed one after the other in the same run")
+      ->check(CLI::IsMember({"direct", "winograd", "auto"}));
+  app.add_flag("--layers", c.layers, "also time each layer of the forward pass (train mode: each conv's forward, data and weight gradients)");
   app.add_flag("--json", c.json, "print one JSON object per measurement, one per line");
   CLI11_PARSE(app, argc, argv);
   try {
@@ -163,15 +205,18 @@ int main(int argc, char** argv) {
       if (!app.count("--layers")) c.layers = true;
     }
     if (threads.empty()) threads = (size.empty() && mode.empty()) ? std::vector<int>{1, 2} : std::vector<int>{1};
+    if (convs.empty()) convs = {"auto"};
     for (auto& [m, w, h] : configs)
-      for (int t : threads) {
-        Config k = c;
-        k.mode = m;
-        k.w = w;
-        k.h = h;
-        k.threads = t;
-        run(k);
-      }
+      for (int t : threads)
+        for (const std::string& cv : convs) {
+          Config k = c;
+          k.conv = parse_conv_algo(cv);
+          k.mode = m;
+          k.w = w;
+          k.h = h;
+          k.threads = t;
+            run(k);
+        }
   } catch (const std::exception& e) {
     fmt::print(stderr, "qsr_bench: error: {}\n", e.what());
     return 2;

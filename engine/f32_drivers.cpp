@@ -96,6 +96,13 @@ void pack_conv_tail_columns(const ConvGeom& g, float* wpack) {
 }
 }  // namespace
 
+size_t packed_conv_weights_size(const ConvGeom& g) { return packed_size(g); }
+
+void pack_conv_weights_for_fwd(const ConvGeom& g, const float* w, float* wpack) {
+  pack_conv_weights(g, w, wpack);
+  pack_conv_tail_columns(g, wpack);
+}
+
 void conv2d_forward(const F32Kernels& K, const ConvGeom& g, const float* x, const float* w, const float* b, float* y,
                     bool relu) {
   QSR_CHECK(g.k % 2 == 1 && g.k >= 1, "conv2d: kernel size must be odd (got " + std::to_string(g.k) + ")");

@@ -2,6 +2,7 @@
 // threads (parallel_for) and calling one kernel table's kernels. Tests run
 // them with every runnable table against the reference specification.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 
 #include "engine/kernels/kernels.h"
@@ -10,6 +11,10 @@ namespace qsr {
 
 // Packs HWIO weights into [cb][ky][kx*cin+ci][16] blocks, zero beyond cout.
 void pack_conv_weights(const ConvGeom& g, const float* w_hwio, float* wpack);
+// Floats of the complete buffer conv_fwd_row reads, and that buffer: the blocks of
+// pack_conv_weights followed by the last block's channels as columns.
+size_t packed_conv_weights_size(const ConvGeom& g);
+void pack_conv_weights_for_fwd(const ConvGeom& g, const float* w_hwio, float* wpack);
 // Same for the data-gradient conv: kernel flipped in space, cin and cout swapped.
 void pack_conv_weights_transposed(const ConvGeom& g, const float* w_hwio, float* wpack);
 

@@ -1,11 +1,53 @@
 #include "engine/ops.h"
 
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
 
 #include "engine/f32_drivers.h"
 #include "engine/kernels/kernels.h"
+#include "engine/winograd.h"
 
 namespace qsr {
+
+namespace {
+// -1: not set by set_conv_algo (use QSR_CONV).
+std::atomic<int> g_conv_algo{-1};
+}  // namespace
+
+ConvAlgo parse_conv_algo(const std::string& name) {
+  if (name == "direct") return ConvAlgo::direct;
+  if (name == "winograd") return ConvAlgo::winograd;
+  if (name == "auto") return ConvAlgo::automatic;
+  throw Error("unknown convolution algorithm '" + name + "' (expected direct, winograd or auto)");
+}
+
+std::string conv_algo_name(ConvAlgo algo) {
+  switch (algo) {
+    case ConvAlgo::direct: return "direct";
+    case ConvAlgo::winograd: return "winograd";
+    case ConvAlgo::automatic: return "auto";
+  }
+  return "?";
+}
+
+ConvAlgo conv_algo_from_env() {
+  const char* env = std::getenv("QSR_CONV");
+  if (!env || !*env) return ConvAlgo::automatic;
+  const std::string v(env);
+  QSR_CHECK(v == "direct" || v == "winograd" || v == "auto",
+            "QSR_CONV=" + v + ": unknown convolution algorithm (expected direct, winograd or auto)");
+  return parse_conv_algo(v);
+}
+
+ConvAlgo conv_algo() {
+  const int forced = g_conv_algo.load(std::memory_order_relaxed);
+  if (forced >= 0) return static_cast<ConvAlgo>(forced);
+  static const ConvAlgo from_env = conv_algo_from_env();  // a throw leaves it unset: the next call throws again
+  return from_env;
+}
+
+void set_conv_algo(ConvAlgo algo) { g_conv_algo.store(static_cast<int>(algo), std::memory_order_relaxed); }
 
 namespace {
 void check_f32(const Var& v, const char* op, const char* what) {
@@ -49,12 +91,21 @@ ConvGeom conv_geom(const Var& x, const Var& w, const Var& b, const char* op) {
 Var conv_impl(const Var& x, const Var& w, const Var& b, bool fuse_relu) {
   const char* op = fuse_relu ? "conv2d_relu" : "conv2d";
   ConvGeom g = conv_geom(x, w, b, op);
+  // Recorded for a gradient: exactly when make_result will record it.
+  const bool recorded =
+      grad_enabled() && (x.requires_grad() || w.requires_grad() || (b.defined() && b.requires_grad()));
+  const ConvAlgo algo = conv_algo();
+  const bool wino = g.k == 3 && (algo == ConvAlgo::winograd || (algo == ConvAlgo::automatic && recorded));
   Tensor y = Tensor::empty({g.n, g.h, g.w, g.cout});
   const auto& K = f32_kernels();
-  conv2d_forward(K, g, x.value().f32(), w.value().f32(), b.defined() ? b.value().f32() : nullptr, y.f32(), fuse_relu);
+  const float* bp = b.defined() ? b.value().f32() : nullptr;
+  if (wino)
+    winograd_conv2d_forward(K, g, x.value().f32(), w.value().f32(), bp, y.f32(), fuse_relu);
+  else
+    conv2d_forward(K, g, x.value().f32(), w.value().f32(), bp, y.f32(), fuse_relu);
   std::vector<Var> inputs{x, w};
   if (b.defined()) inputs.push_back(b);
-  return make_result(std::move(y), op, std::move(inputs), [g, fuse_relu](VarImpl& self) {
+  return make_result(std::move(y), op, std::move(inputs), [g, fuse_relu, wino](VarImpl& self) {
     const auto& K = f32_kernels();
     const Var& x = self.inputs[0];
     const Var& w = self.inputs[1];
@@ -68,13 +119,20 @@ Var conv_impl(const Var& x, const Var& w, const Var& b, bool fuse_relu) {
     if (w.requires_grad() || (has_b && self.inputs[2].requires_grad())) {
       Tensor gw = Tensor::empty(w.shape());
       Tensor gb = has_b ? Tensor::empty(self.inputs[2].shape()) : Tensor();
-      conv2d_backward_weights(K, g, x.value().f32(), gy.f32(), gw.f32(), has_b ? gb.f32() : nullptr);
+      float* gbp = has_b ? gb.f32() : nullptr;
+      if (wino)
+        winograd_conv2d_backward_weights(K, g, x.value().f32(), gy.f32(), gw.f32(), gbp);
+      else
+        conv2d_backward_weights(K, g, x.value().f32(), gy.f32(), gw.f32(), gbp);
       accumulate_grad(w, std::move(gw));
       if (has_b) accumulate_grad(self.inputs[2], std::move(gb));
     }
     if (x.requires_grad()) {
       Tensor gx = Tensor::empty(x.shape());
-      conv2d_backward_data(K, g, gy.f32(), w.value().f32(), gx.f32());
+      if (wino)
+        winograd_conv2d_backward_data(K, g, gy.f32(), w.value().f32(), gx.f32());
+      else
+        conv2d_backward_data(K, g, gy.f32(), w.value().f32(), gx.f32());
       accumulate_grad(x, std::move(gx));
     }
   });

@@ -3,9 +3,27 @@
 // elementwise ones) and a central-difference gradient check in tests/.
 // Activations are NHWC f32; conv weights HWIO [k, k, cin, cout]; bias [cout].
 #pragma once
+#include <string>
+
 #include "engine/autograd.h"
 
 namespace qsr {
+
+// Algorithm of the 3x3 convolutions (conv2d, conv2d_relu). Other kernel sizes always run direct.
+//   direct    : direct convolution everywhere;
+//   winograd  : Winograd F(4x4, 3x3) for every 3x3 conv, inference included;
+//   automatic : Winograd for 3x3 convs recorded for a gradient (training), direct otherwise,
+//               so inference keeps the direct path's numerics (bit-exact across tilings).
+// A recorded op's backward uses the algorithm of its forward.
+enum class ConvAlgo { direct, winograd, automatic };
+// The process-wide setting: set_conv_algo's, else QSR_CONV=direct|winograd|auto (read once;
+// unset or empty: automatic; any other value makes conv_algo() throw qsr::Error).
+ConvAlgo conv_algo();
+void set_conv_algo(ConvAlgo algo);
+ConvAlgo parse_conv_algo(const std::string& name);  // direct|winograd|auto; throws qsr::Error
+std::string conv_algo_name(ConvAlgo algo);           // direct|winograd|auto
+// QSR_CONV as it is now (what conv_algo() reads once); throws qsr::Error on a bad value.
+ConvAlgo conv_algo_from_env();
 
 // Stride-1 'same' zero-padded convolution, odd k in 1..7; b may be undefined.
 Var conv2d(const Var& x, const Var& w, const Var& b);

@@ -20,6 +20,9 @@ struct V {
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
   }
+  static T sub(T a, T b) { return _mm256_sub_ps(a, b); }
+  static T mul(T a, T b) { return _mm256_mul_ps(a, b); }
+  static T set1(float s) { return _mm256_set1_ps(s); }
   static T max0(T v) { return _mm256_max_ps(v, _mm256_setzero_ps()); }
   static T select_pos(T y, T g) { return _mm256_and_ps(_mm256_cmp_ps(y, _mm256_setzero_ps(), _CMP_GT_OQ), g); }
   static void copy_small(float* d, const float* s, int n) {

@@ -16,6 +16,9 @@ struct V {
   static T zero() { return _mm512_setzero_ps(); }
   static T add(T a, T b) { return _mm512_add_ps(a, b); }
   static float hsum(T v) { return _mm512_reduce_add_ps(v); }
+  static T sub(T a, T b) { return _mm512_sub_ps(a, b); }
+  static T mul(T a, T b) { return _mm512_mul_ps(a, b); }
+  static T set1(float s) { return _mm512_set1_ps(s); }
   static T max0(T v) { return _mm512_max_ps(v, _mm512_setzero_ps()); }
   static T select_pos(T y, T g) {
     return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_GT_OQ), g);

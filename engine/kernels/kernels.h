@@ -15,6 +15,11 @@ constexpr int kConvMR = 6;
 // lives on the stack and in L1.
 constexpr int kConvBwdwPix = 64;
 
+// Winograd F(4x4, 3x3): 4x4 output pixels per tile from 6x6 input pixels, 36 products.
+constexpr int kWinoOut = 4;
+constexpr int kWinoAlpha = 6;
+constexpr int kWinoXi = kWinoAlpha * kWinoAlpha;
+
 // Geometry of one stride-1, 'same'-padded convolution over NHWC data.
 struct ConvGeom {
   int n = 1, h = 1, w = 1, cin = 1, cout = 1, k = 1;

@@ -15,6 +15,9 @@ struct V {
   static T zero() { return 0.f; }
   static T add(T a, T b) { return a + b; }
   static float hsum(T v) { return v; }
+  static T sub(T a, T b) { return a - b; }
+  static T mul(T a, T b) { return a * b; }
+  static T set1(float s) { return s; }
   static T max0(T v) { return v > 0.f ? v : 0.f; }
   static T select_pos(T y, T g) { return y > 0.f ? g : 0.f; }
   static void copy_small(float* d, const float* s, int n) {
