@@ -197,6 +197,10 @@ Dataset load_dataset(const std::string& root, const DatasetOptions& opt_in) {
     auto conv = [](Image im, const std::string&) { return to_rgb(im); };
     ds.train = load_all(train_p, conv);
     ds.val = load_all(val_p, conv);
+    ds.train_pairs.resize(ds.train.size());
+    parallel_for(static_cast<int64_t>(ds.train.size()), [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) ds.train_pairs[size_t(i)] = keras_pair(ds.train[size_t(i)], opt.crop, opt.scale);
+    });
   } else {
     const int c = opt.crop;
     const bool whole = opt.whole_image;
@@ -296,9 +300,8 @@ Batch BatchSampler::next(Rng& rng) {
     for (int64_t i = lo; i < hi; ++i) {
       const Draw& d = draws[size_t(i)];
       const NamedImage& ni = ds.train[d.item];
-      Sample s = o.protocol == DatasetProtocol::keras
-                     ? keras_pair(ni, o.crop, r)
-                     : bsds_pair(ni, d.ox, d.oy, o.crop, d.fh, d.fv, r, o.downscale);
+      Sample s = !ds.train_pairs.empty() ? ds.train_pairs[d.item]
+                                         : bsds_pair(ni, d.ox, d.oy, o.crop, d.fh, d.fv, r, o.downscale);
       std::memcpy(px + i * lc * lc, s.x.f32(), size_t(lc * lc) * sizeof(float));
       std::memcpy(py + i * c * c, s.y.f32(), size_t(c * c) * sizeof(float));
     }

@@ -103,6 +103,9 @@ struct Dataset {
   std::vector<NamedImage> train;
   std::vector<NamedImage> val;
   std::vector<NamedImage> test;  // bsds with a test/ folder only (Y planes)
+  // keras: every training pair, computed once at load (the pipeline has no randomness, so an
+  // epoch only copies them into batches). Empty for bsds, whose crops are drawn per batch.
+  std::vector<Sample> train_pairs;
   std::string warning;           // non-empty: the caller should print it (keras split)
   double load_seconds = 0;
 

@@ -68,7 +68,8 @@ struct TrainResult {
 // Throws qsr::Error on a NaN/Inf loss (the last good checkpoint stays on disk).
 TrainResult train_espcn(Espcn& model, TrainSource& data, const std::vector<ValItem>& val, const TrainOptions& opt);
 
-// Mean MSE and mean PSNR (peak 1, prediction clipped to [0, 1]) over a validation set.
+// Mean MSE and mean PSNR (peak 1, prediction clipped to [0, 1]) over a validation set. With
+// the automatic convolution choice (engine/ops.h) its 3x3 convs run Winograd, as training does.
 std::pair<double, double> validate(Espcn& model, const std::vector<ValItem>& val);
 
 // The learning rate of 0-based global step `g` of `total` under opt's schedule.
