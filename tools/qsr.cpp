@@ -501,9 +501,12 @@ int main(int argc, char** argv) {
   try {
     if (threads > 0) set_num_threads(threads);
     active_isa();  // resolve QSR_ISA now so a bad value is reported up front
+    conv_algo();   // likewise QSR_CONV
     if (*info && !info_model.empty()) return cmd_info_model(info_model);
     if (*info) {
       fmt::print("qsr {}\n{}", QSR_VERSION, cpu_report());
+      fmt::print("3x3 convolutions: {} (QSR_CONV=direct|winograd|auto; auto: Winograd F(4x4,3x3) when training, direct for inference)\n",
+                 conv_algo_name(conv_algo()));
       return 0;
     }
     if (*demo) return cmd_demo(steps, batch, patch, size, seed);
