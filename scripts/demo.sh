@@ -52,6 +52,10 @@ if [ -n "$data" ]; then
   if [ -z "$bsds" ] && [ ${#sets[@]} -eq 0 ]; then sets+=("$data"); fi
 fi
 
+if [ -n "$data" ] && [ -z "$(find "$data" -type f \( -iname '*.png' -o -iname '*.jpg' -o -iname '*.jpeg' \) -print -quit)" ]; then
+  echo "demo.sh: no PNG or JPEG images under $data"
+  data=""
+fi
 if [ -z "$data" ]; then
   how_to_get_data
   echo
@@ -86,4 +90,4 @@ if [ -n "$example" ]; then
   $qsr upscale "$example" runs/demo/upscaled_x3.png
 fi
 echo "== engine timing on a 640x360 frame (synthetic training, then inference)"
-$qsr demo --steps 20
+$qsr demo
