@@ -24,6 +24,18 @@ ConvAlgo parse_conv_algo(const std::string& name);  // direct|winograd|auto; thr
 std::string conv_algo_name(ConvAlgo algo);           // direct|winograd|auto
 // QSR_CONV as it is now (what conv_algo() reads once); throws qsr::Error on a bad value.
 ConvAlgo conv_algo_from_env();
+// Sets the algorithm for a scope and restores the previous one (a process-wide setting:
+// for one thread driving the engine at a time).
+class ConvAlgoScope {
+ public:
+  explicit ConvAlgoScope(ConvAlgo a) : prev_(conv_algo()) { set_conv_algo(a); }
+  ~ConvAlgoScope() { set_conv_algo(prev_); }
+  ConvAlgoScope(const ConvAlgoScope&) = delete;
+  ConvAlgoScope& operator=(const ConvAlgoScope&) = delete;
+
+ private:
+  ConvAlgo prev_;
+};
 
 // Stride-1 'same' zero-padded convolution, odd k in 1..7; b may be undefined.
 Var conv2d(const Var& x, const Var& w, const Var& b);

@@ -228,6 +228,7 @@ std::vector<Sample> Dataset::validation_samples() const {
 
 Sample Dataset::train_sample(size_t i) const {
   QSR_CHECK(i < train.size(), "dataset: training item " + std::to_string(i) + " out of range");
+  if (!train_pairs.empty()) return train_pairs[i];
   return centre_pair(*this, train[i]);
 }
 

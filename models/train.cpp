@@ -194,11 +194,7 @@ std::pair<double, double> validate(Espcn& model, const std::vector<ValItem>& val
   // Validation is part of training: under the automatic choice its 3x3 convs run the
   // training algorithm (Winograd) too; inference elsewhere stays direct.
   const ConvAlgo algo = conv_algo();
-  struct Restore {
-    ConvAlgo a;
-    ~Restore() { set_conv_algo(a); }
-  } restore{algo};
-  if (algo == ConvAlgo::automatic) set_conv_algo(ConvAlgo::winograd);
+  ConvAlgoScope scope(algo == ConvAlgo::automatic ? ConvAlgo::winograd : algo);
   double loss = 0, psnr = 0;
   for (const auto& it : val) {
     Tensor p = model.forward(Var(it.x)).value();

@@ -90,15 +90,7 @@ QFormat weight_format(int bits, Rounding r, bool per_channel) {
 
 // Min and max over all but the last axis (per channel) or over everything.
 void ranges_of(const Tensor& t, bool per_channel, std::vector<float>& lo, std::vector<float>& hi) {
-  const int64_t c = per_channel ? t.dim(t.ndim() - 1) : 1;
-  lo.assign(size_t(c), std::numeric_limits<float>::infinity());
-  hi.assign(size_t(c), -std::numeric_limits<float>::infinity());
-  const float* p = t.f32();
-  for (int64_t i = 0; i < t.numel(); ++i) {
-    const size_t ch = size_t(c == 1 ? 0 : i % c);
-    lo[ch] = std::min(lo[ch], p[i]);
-    hi[ch] = std::max(hi[ch], p[i]);
-  }
+  tensor_min_max(t, per_channel ? t.dim(t.ndim() - 1) : 1, lo, hi);
 }
 
 std::vector<int32_t> to_int32(const Tensor& codes) {

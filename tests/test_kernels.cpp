@@ -18,52 +18,15 @@
 #include "engine/f32_drivers.h"
 #include "engine/kernels/kernels.h"
 #include "engine/kernels/reference.h"
+#include "tests/conv_test_util.h"
 #include "tests/test_util.h"
 
 using namespace qsr;
 using qsr_test::abs_vec;
 using qsr_test::random_vec;
+using namespace qsr_test;
 
 namespace {
-
-const float kNaN = std::numeric_limits<float>::quiet_NaN();
-
-std::string geom_str(const ConvGeom& g) {
-  std::ostringstream s;
-  s << "n=" << g.n << " h=" << g.h << " w=" << g.w << " cin=" << g.cin << " cout=" << g.cout << " k=" << g.k;
-  return s.str();
-}
-
-ConvGeom geom(int n, int h, int w, int cin, int cout, int k) {
-  ConvGeom g;
-  g.n = n, g.h = h, g.w = w, g.cin = cin, g.cout = cout, g.k = k;
-  return g;
-}
-
-// The ISAs to test; ISAs this build or CPU cannot run are reported, not replaced.
-std::vector<Isa> isas_under_test() {
-  static const std::vector<Isa> v = [] {
-    std::vector<Isa> r;
-    for (Isa i : {Isa::scalar, Isa::avx2, Isa::avx512}) {
-      if (isa_supported(i))
-        r.push_back(i);
-      else
-        WARN("skipping ISA " << isa_name(i) << ": "
-                             << (isa_compiled(i) ? "this CPU cannot run it" : "not compiled in this build"));
-    }
-    std::string names;
-    for (Isa i : r) names += " " + isa_name(i);
-    WARN("testing ISAs:" << names);
-    return r;
-  }();
-  return v;
-}
-
-std::string isa_list() {
-  std::string s;
-  for (Isa i : isas_under_test()) s += isa_name(i) + " ";
-  return s;
-}
 
 // The shapes every conv test covers.
 std::vector<ConvGeom> conv_shapes(uint64_t seed) {
@@ -107,25 +70,6 @@ void check_close(const std::vector<float>& got, const std::vector<float>& want, 
   INFO(what << ": worst error / tolerance " << worst);
   CHECK(bad == 0);
 }
-
-struct ConvData {
-  ConvGeom g;
-  std::vector<float> x, w, b, gy;
-};
-
-ConvData conv_data(const ConvGeom& g, uint64_t seed) {
-  Rng rng(seed);
-  ConvData d{g, {}, {}, {}, {}};
-  d.x = random_vec(int64_t(g.n) * g.h * g.w * g.cin, rng);
-  d.w = random_vec(int64_t(g.k) * g.k * g.cin * g.cout, rng);
-  d.b = random_vec(g.cout, rng);
-  d.gy = random_vec(int64_t(g.n) * g.h * g.w * g.cout, rng);
-  return d;
-}
-
-size_t out_size(const ConvGeom& g) { return size_t(g.n) * g.h * g.w * g.cout; }
-size_t in_size(const ConvGeom& g) { return size_t(g.n) * g.h * g.w * g.cin; }
-size_t w_size(const ConvGeom& g) { return size_t(g.k) * g.k * g.cin * g.cout; }
 
 }  // namespace
 

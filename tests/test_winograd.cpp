@@ -32,37 +32,18 @@
 #include "engine/ops.h"
 #include "engine/parallel.h"
 #include "engine/winograd.h"
+#include "tests/conv_test_util.h"
 #include "tests/test_util.h"
 
 using namespace qsr;
 using qsr_test::abs_vec;
 using qsr_test::random_vec;
+using namespace qsr_test;
 
 namespace {
 
-const float kNaN = std::numeric_limits<float>::quiet_NaN();
-
-ConvGeom geom(int n, int h, int w, int cin, int cout) {
-  ConvGeom g;
-  g.n = n, g.h = h, g.w = w, g.cin = cin, g.cout = cout, g.k = 3;
-  return g;
-}
-
-std::string geom_str(const ConvGeom& g) {
-  std::ostringstream s;
-  s << "n=" << g.n << " h=" << g.h << " w=" << g.w << " cin=" << g.cin << " cout=" << g.cout;
-  return s.str();
-}
-
-// Runnable kernel tables; the others are reported, not replaced.
-std::vector<Isa> isas_under_test() {
-  static const std::vector<Isa> v = [] {
-    for (Isa i : {Isa::scalar, Isa::avx2, Isa::avx512})
-      if (!isa_supported(i)) WARN("skipping ISA " << isa_name(i) << ": not compiled or not runnable here");
-    return available_isas();
-  }();
-  return v;
-}
+// A 3x3 conv geometry (the only kernel size Winograd F(4x4, 3x3) takes).
+ConvGeom geom(int n, int h, int w, int cin, int cout) { return qsr_test::geom(n, h, w, cin, cout, 3); }
 
 // Shapes: ESPCN's 3x3 layers; channel counts past one transform pass; every H, W in 1..13 (partial tiles of 1, 2, 3 pixels, and
 // whole ones) with channel counts 1, 3, 9, 17, 32, 64 and batches 1 and 3.
@@ -103,36 +84,6 @@ double check_close(const std::vector<float>& got, const std::vector<float>& want
   return worst;
 }
 
-struct Data {
-  std::vector<float> x, w, b, gy;
-};
-
-Data make_data(const ConvGeom& g, uint64_t seed) {
-  Rng rng(seed);
-  Data d;
-  d.x = random_vec(int64_t(g.n) * g.h * g.w * g.cin, rng);
-  d.w = random_vec(9 * int64_t(g.cin) * g.cout, rng);
-  d.b = random_vec(g.cout, rng);
-  d.gy = random_vec(int64_t(g.n) * g.h * g.w * g.cout, rng);
-  return d;
-}
-
-size_t out_size(const ConvGeom& g) { return size_t(g.n) * g.h * g.w * g.cout; }
-size_t in_size(const ConvGeom& g) { return size_t(g.n) * g.h * g.w * g.cin; }
-size_t w_size(const ConvGeom& g) { return size_t(9) * g.cin * g.cout; }
-
-// Sets the conv algorithm for a scope and restores the previous one.
-class AlgoGuard {
- public:
-  explicit AlgoGuard(ConvAlgo a) : prev_(conv_algo()) { set_conv_algo(a); }
-  ~AlgoGuard() { set_conv_algo(prev_); }
-  AlgoGuard(const AlgoGuard&) = delete;
-  AlgoGuard& operator=(const AlgoGuard&) = delete;
-
- private:
-  ConvAlgo prev_;
-};
-
 }  // namespace
 
 TEST_CASE("winograd: forward matches the reference (bias, relu, partial tiles)", "[winograd][conv]") {
@@ -143,7 +94,7 @@ TEST_CASE("winograd: forward matches the reference (bias, relu, partial tiles)",
   for (size_t si = 0; si < sh.size(); ++si) {
     const ConvGeom& g = sh[si];
     INFO("shape " << geom_str(g));
-    Data d = make_data(g, seed + si);
+    ConvData d = conv_data(g, seed + si);
     const auto ax = abs_vec(d.x), aw = abs_vec(d.w), ab = abs_vec(d.b);
     std::vector<float> bound(out_size(g));
     ref::conv2d_forward(g, ax.data(), aw.data(), ab.data(), bound.data(), false);
@@ -173,7 +124,7 @@ TEST_CASE("winograd: backward data matches the reference", "[winograd][conv]") {
   for (size_t si = 0; si < sh.size(); ++si) {
     const ConvGeom& g = sh[si];
     INFO("shape " << geom_str(g));
-    Data d = make_data(g, seed + si);
+    ConvData d = conv_data(g, seed + si);
     std::vector<float> want(in_size(g)), bound(in_size(g));
     ref::conv2d_backward_data(g, d.gy.data(), d.w.data(), want.data());
     ref::conv2d_backward_data(g, abs_vec(d.gy).data(), abs_vec(d.w).data(), bound.data());
@@ -197,7 +148,7 @@ TEST_CASE("winograd: backward weights (and bias) match the reference", "[winogra
   for (size_t si = 0; si < sh.size(); ++si) {
     const ConvGeom& g = sh[si];
     INFO("shape " << geom_str(g));
-    Data d = make_data(g, seed + si);
+    ConvData d = conv_data(g, seed + si);
     const double K = double(g.n) * g.h * g.w;
     std::vector<float> want(w_size(g)), wantb(size_t(g.cout)), bound(w_size(g)), boundb(size_t(g.cout));
     ref::conv2d_backward_weights(g, d.x.data(), d.gy.data(), want.data(), wantb.data());
@@ -229,7 +180,7 @@ TEST_CASE("winograd: results are bitwise identical for 1 and 2 threads", "[winog
   for (size_t si = 0; si < sh.size(); ++si) {
     const ConvGeom& g = sh[si];
     INFO("shape " << geom_str(g));
-    Data d = make_data(g, seed + si);
+    ConvData d = conv_data(g, seed + si);
     for (Isa isa : isas_under_test()) {
       INFO("isa " << isa_name(isa));
       const auto& K = f32_kernels(isa);
@@ -323,7 +274,7 @@ void conv_grad_check(bool fuse_relu, const ConvGeom& g, uint64_t seed) {
 }  // namespace
 
 TEST_CASE("winograd: conv2d and conv2d_relu gradients through autograd (QSR_CONV=winograd)", "[winograd][grad]") {
-  AlgoGuard guard(ConvAlgo::winograd);
+  ConvAlgoScope guard(ConvAlgo::winograd);
   uint64_t seed = qsr_test::base_seed() + 500;
   for (const ConvGeom& g : {geom(1, 5, 6, 3, 9), geom(2, 4, 4, 17, 3), geom(1, 7, 9, 2, 2)}) {
     INFO("shape " << geom_str(g));
@@ -348,24 +299,24 @@ TEST_CASE("winograd: conv2d picks the algorithm as documented", "[winograd][sele
     return conv2d_relu(xv, wv, bv).value();
   };
   {
-    AlgoGuard a(ConvAlgo::automatic);
+    ConvAlgoScope a(ConvAlgo::automatic);
     CHECK(qsr_test::bitwise_equal(run(false), direct));  // inference: direct, as before
     CHECK(qsr_test::bitwise_equal(run(true), wino));     // recorded for a gradient: Winograd
     NoGradGuard ng;
     CHECK(qsr_test::bitwise_equal(run(true), direct));   // grad mode off: direct
   }
   {
-    AlgoGuard a(ConvAlgo::winograd);
+    ConvAlgoScope a(ConvAlgo::winograd);
     CHECK(qsr_test::bitwise_equal(run(false), wino));
     CHECK(qsr_test::bitwise_equal(run(true), wino));
   }
   {
-    AlgoGuard a(ConvAlgo::direct);
+    ConvAlgoScope a(ConvAlgo::direct);
     CHECK(qsr_test::bitwise_equal(run(false), direct));
     CHECK(qsr_test::bitwise_equal(run(true), direct));
   }
   {  // Other kernel sizes are always direct.
-    AlgoGuard a(ConvAlgo::winograd);
+    ConvAlgoScope a(ConvAlgo::winograd);
     ConvGeom g5 = g;
     g5.k = 5;
     Tensor w5 = qsr_test::random_tensor({5, 5, g.cin, g.cout}, rng);
