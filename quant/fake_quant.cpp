@@ -5,12 +5,15 @@
 #include <algorithm>
 
 #include "engine/parallel.h"
+#include "quant/kernels/fq_kernels.h"
 
 namespace qsr::quant {
 
 namespace {
 
+// Rough cost hints for parallel_for: the scalar stochastic path and the vector kernels.
 constexpr int64_t kWorkPerElement = 16;
+constexpr int64_t kFastWorkPerElement = 4;
 
 int64_t channels_for(const Tensor& x, size_t n_params, const char* op) {
   QSR_CHECK(n_params >= 1, std::string(op) + ": no quantisation parameters");
@@ -27,18 +30,39 @@ void check_scales(const float* s, size_t n, const char* op) {
     QSR_CHECK(std::isfinite(s[k]) && s[k] > 0, fmt::format("{}: scale {} of channel {} is not finite and positive", op, s[k], k));
 }
 
-// The forward pass over all elements: y, and when asked the STE mask (1 where the code was
-// not clipped) and dy/ds per element ((q - z) - v inside, (q - z) when clipped).
+// The STE mask: bit i % 64 of word i / 64 is 1 where element i's code was not clipped
+// (see quant/kernels/fq_kernels.h). Shared by the backward closures.
+using MaskBits = std::shared_ptr<std::vector<uint64_t>>;
+
+MaskBits new_mask(int64_t n) { return std::make_shared<std::vector<uint64_t>>(size_t((n + 63) / 64)); }
+
+// The forward pass over all elements: y, and when asked the STE mask (bit set where the code
+// was not clipped) and dy/ds per element ((q - z) - v inside, (q - z) when clipped).
 struct FqOut {
   float* y = nullptr;
-  uint8_t* mask = nullptr;
+  uint64_t* mask = nullptr;
   float* dyds = nullptr;
 };
 
+// half_even and half_away (and stochastic without a generator, which is half_even) run the
+// vector kernels of the active ISA (quant/kernels: bit-for-bit the scalar definition below);
+// stochastic rounding with a generator runs the scalar loop, block by block.
 void fq_run(const float* x, int64_t n, int64_t c, const float* s, const int32_t* z, const QFormat& f, bool stochastic,
             uint64_t seed, FqOut out) {
   const int64_t blocks = (n + kFakeQuantBlock - 1) / kFakeQuantBlock;
   const int32_t qmin = f.qmin(), qmax = f.qmax();
+  if (!stochastic) {
+    const Rounding rounding = f.rounding == Rounding::half_away ? Rounding::half_away : Rounding::half_even;
+    const FqPrepared prep = fq_prepare(s, z, c, qmin, qmax, rounding);
+    const FqKernels& k = fq_kernels();
+    parallel_for(
+        blocks,
+        [&](int64_t b0, int64_t b1) {
+          k.forward(prep.p, x, b0 * kFakeQuantBlock, std::min(n, b1 * kFakeQuantBlock), out.y, out.mask, out.dyds);
+        },
+        kFakeQuantBlock * kFastWorkPerElement);
+    return;
+  }
   const Rounding rounding = f.rounding;
   parallel_for(
       blocks,
@@ -46,17 +70,17 @@ void fq_run(const float* x, int64_t n, int64_t c, const float* s, const int32_t*
         for (int64_t b = b0; b < b1; ++b) {
           const int64_t i0 = b * kFakeQuantBlock, i1 = std::min(n, i0 + kFakeQuantBlock);
           Rng block_rng(seed ^ (uint64_t(b) + 1) * 0x9E3779B97F4A7C15ull);
-          Rng* r = stochastic ? &block_rng : nullptr;
           int64_t ch = c == 1 ? 0 : i0 % c;
           for (int64_t i = i0; i < i1; ++i) {
             const float sc = s[ch];
             const int32_t zp = z[ch];
             const float v = x[i] / sc;  // IEEE single division, as quantize_value
-            const int64_t code = round_value(v, rounding, r) + zp;
+            const int64_t code = round_value(v, rounding, &block_rng) + zp;
             const bool inside = code >= qmin && code <= qmax;
             const int32_t q = inside ? int32_t(code) : (code < qmin ? qmin : qmax);
             out.y[i] = dequantize_value(q, sc, zp);
-            if (out.mask) out.mask[i] = inside ? 1 : 0;
+            // Blocks are whole words (kFakeQuantBlock % 64 == 0): no word is shared by two threads.
+            if (out.mask && inside) out.mask[i >> 6] |= uint64_t(1) << (i & 63);
             if (out.dyds) out.dyds[i] = float(q - zp) - (inside ? v : 0.f);
             if (++ch == c) ch = 0;
           }
@@ -64,23 +88,25 @@ void fq_run(const float* x, int64_t n, int64_t c, const float* s, const int32_t*
       },
       kFakeQuantBlock * kWorkPerElement);
 }
+static_assert(kFakeQuantBlock % 64 == 0, "fake-quant blocks must be whole mask words");
 
 uint64_t draw_seed(const QFormat& f, Rng* rng) {
   return (f.rounding == Rounding::stochastic && rng) ? rng->next_u64() : 0;
 }
 
-Tensor masked(const Tensor& g, const Tensor& mask) {
+// dL/dx = dL/dy where the mask bit is set, else 0.
+Tensor masked(const Tensor& g, const MaskBits& mask) {
   Tensor gx = Tensor::empty(g.shape());
   const float* gp = g.f32();
-  const uint8_t* m = mask.data<uint8_t>();
+  const uint64_t* m = mask->data();
   float* d = gx.f32();
   const int64_t n = g.numel();
+  const int64_t blocks = (n + kFakeQuantBlock - 1) / kFakeQuantBlock;
+  const FqKernels& k = fq_kernels();
   parallel_for(
-      n,
-      [&](int64_t i0, int64_t i1) {
-        for (int64_t i = i0; i < i1; ++i) d[i] = m[i] ? gp[i] : 0.f;
-      },
-      2);
+      blocks,
+      [&](int64_t b0, int64_t b1) { k.apply_mask(m, gp, b0 * kFakeQuantBlock, std::min(n, b1 * kFakeQuantBlock), d); },
+      kFakeQuantBlock * 2);
   return gx;
 }
 
@@ -95,8 +121,8 @@ Var fake_quant(const Var& x, const QFormat& f, const QParams& p, Rng* rng) {
   const Tensor& xv = x.value();
   const bool record = grad_enabled() && x.requires_grad();
   Tensor y = Tensor::empty(xv.shape());
-  Tensor mask = record ? Tensor::empty(xv.shape(), DType::u8) : Tensor();
-  FqOut out{y.f32(), record ? mask.data<uint8_t>() : nullptr, nullptr};
+  MaskBits mask = record ? new_mask(xv.numel()) : nullptr;
+  FqOut out{y.f32(), record ? mask->data() : nullptr, nullptr};
   const bool stochastic = f.rounding == Rounding::stochastic && rng;
   fq_run(xv.f32(), xv.numel(), c, p.scale.data(), p.zero_point.data(), f, stochastic, draw_seed(f, rng), out);
   return make_result(std::move(y), "fake_quant", {x}, [mask](VarImpl& self) {
@@ -125,9 +151,9 @@ Var fake_quant_lsq(const Var& x, const Var& scale, const QFormat& f, const std::
   const int64_t n = xv.numel();
   const bool record = grad_enabled() && (x.requires_grad() || scale.requires_grad());
   Tensor y = Tensor::empty(xv.shape());
-  Tensor mask = record ? Tensor::empty(xv.shape(), DType::u8) : Tensor();
+  MaskBits mask = record ? new_mask(n) : nullptr;
   Tensor dyds = record ? Tensor::empty(xv.shape()) : Tensor();
-  FqOut out{y.f32(), record ? mask.data<uint8_t>() : nullptr, record ? dyds.f32() : nullptr};
+  FqOut out{y.f32(), record ? mask->data() : nullptr, record ? dyds.f32() : nullptr};
   const bool stochastic = f.rounding == Rounding::stochastic && rng;
   fq_run(xv.f32(), n, c, s, zero_point.data(), f, stochastic, draw_seed(f, rng), out);
   std::vector<double> g(ns);

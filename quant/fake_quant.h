@@ -9,6 +9,13 @@
 // Backward: straight-through estimator: dL/dx = dL/dy where the unclamped code
 // round(x / s) + z lies in [qmin, qmax], else 0.
 //
+// Implementation: half_even and half_away (and stochastic without an Rng) run vector kernels
+// (quant/kernels/fq_kernels.h: scalar, AVX2 and AVX-512 variants of one source, picked at run
+// time like the engine's f32 kernels, QSR_ISA honoured) that are bit-for-bit the scalar
+// definition above, NaN, infinities and round_value's 2^30 clamp included; the forward keeps
+// the straight-through mask as one bit per element for the backward. Stochastic rounding with
+// an Rng runs the scalar loop.
+//
 // Parallelism and stochastic rounding: the elements are cut into fixed blocks of
 // kFakeQuantBlock elements (independent of the thread count), the unit of parallel_for work.
 // With Rounding::stochastic and an Rng, one 64-bit seed is drawn from the Rng per call; block b

@@ -77,19 +77,21 @@ int64_t round_exact(float v, Rounding r, Rng* rng) {
   if (std::isnan(v)) return 0;
   v = std::clamp(v, -kLim, kLim);
   const float f = std::floor(v);
-  const float d = v - f;  // exact for |v| <= 2^30
+  // Exact in double (in single precision, v - f rounds for v in (-1, 0): -0.49999997 would
+  // give 1/2).
+  const double d = double(v) - double(f);
   const int64_t fi = static_cast<int64_t>(f);
   switch (r) {
     case Rounding::stochastic:
-      if (rng) return fi + (rng->uniform() < double(d) ? 1 : 0);
+      if (rng) return fi + (rng->uniform() < d ? 1 : 0);
       [[fallthrough]];
     case Rounding::half_even:
-      if (d > 0.5f) return fi + 1;
-      if (d < 0.5f) return fi;
+      if (d > 0.5) return fi + 1;
+      if (d < 0.5) return fi;
       return (fi & 1) ? fi + 1 : fi;
     case Rounding::half_away:
-      if (d > 0.5f) return fi + 1;
-      if (d < 0.5f) return fi;
+      if (d > 0.5) return fi + 1;
+      if (d < 0.5) return fi;
       return v > 0 ? fi + 1 : fi;
   }
   return fi;

@@ -6,10 +6,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <limits>
 #include <vector>
 
 #include "engine/autograd.h"
+#include "engine/cpu.h"
 #include "quant/fake_quant.h"
+#include "quant/kernels/fq_kernels.h"
 #include "quant/observer.h"
 #include "quant/spec.h"
 #include "test_util.h"
@@ -538,6 +542,236 @@ TEST_CASE("fake_quant: stochastic rounding is unbiased and thread-count independ
   CHECK_FALSE(qsr_test::bitwise_equal(a, b));
   // Without a generator: half to even, the spec's numbers.
   CHECK(qsr_test::bitwise_equal(fake_quant(Var(x), f, p).value(), fake_quantize(x, f, p)));
+}
+
+// ------------------------------------------------------------------ fast path per ISA
+
+namespace {
+
+std::vector<Isa> fq_isas() {
+  std::vector<Isa> r;
+  for (Isa i : {Isa::scalar, Isa::avx2, Isa::avx512}) {
+    if (isa_supported(i))
+      r.push_back(i);
+    else
+      WARN("fake quant: skipping ISA " << isa_name(i) << (isa_compiled(i) ? ": this CPU cannot run it" : ": not compiled"));
+  }
+  return r;
+}
+
+uint32_t bits_of(float v) {
+  uint32_t u;
+  std::memcpy(&u, &v, 4);
+  return u;
+}
+
+// The spec's element map, written out: the code's position, y, dy/ds (fake_quant.h).
+struct FqRef {
+  bool inside;
+  float y, dyds;
+};
+FqRef fq_ref(float x, float s, int32_t z, const QFormat& f) {
+  const float v = x / s;
+  const int64_t code = round_value(v, f.rounding) + z;
+  const bool inside = code >= f.qmin() && code <= f.qmax();
+  const int32_t q = inside ? int32_t(code) : (code < f.qmin() ? f.qmin() : f.qmax());
+  return {inside, dequantize_value(q, s, z), float(q - z) - (inside ? v : 0.f)};
+}
+
+// Values of channel k around and far outside its grid: ordinary codes with random fractions,
+// exact ties (m + 1/2) * s and their neighbours, zeros of both signs, values beyond the
+// 2^30 clamp, infinities, NaN and denormals.
+Tensor fq_edge_data(Shape shape, const QParams& p, const QFormat& f, Rng& rng) {
+  Tensor t(std::move(shape));
+  const int64_t n = t.numel(), c = int64_t(p.size());
+  const float inf = std::numeric_limits<float>::infinity();
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t k = c == 1 ? 0 : i % c;
+    const float s = p.scale[size_t(k)];
+    const double z = p.zero_point[size_t(k)];
+    const double span = double(f.qmax()) - f.qmin();
+    const double m = std::floor(double(f.qmin()) - 3 + rng.uniform() * (span + 7)) - z;  // a code - z, +-3 outside
+    const float sg = rng.below(2) ? 1.f : -1.f;
+    float x = 0;
+    switch (rng.below(12)) {
+      case 0: case 1: case 2: case 3: x = float((m + rng.uniform(-0.5f, 0.5f)) * s); break;
+      case 4: case 5: x = float(m + 0.5) * s; break;  // a tie (exact for power-of-two scales)
+      case 6: x = std::nextafter(float(m + 0.5) * s, sg * inf); break;
+      case 7: x = sg * float(span + 1000 * rng.uniform()) * s; break;  // far outside
+      case 8: x = sg * float(1u << 31) * s * (1 + rng.uniform()); break;  // beyond the 2^30 clamp
+      case 9: x = float(sg * ((1 << 22) + 0.5 + double(rng.below(100)))) * s; break;  // large ties
+      case 10: {
+        const float special[] = {0.f, -0.f, inf, -inf, std::numeric_limits<float>::quiet_NaN(), 1e-45f, -1e-45f,
+                                 3e38f, -3e38f, 0.5f * s, -0.5f * s, 1.5f * s, -2.5f * s, 8388607.5f * s,
+                                 -8388607.5f * s, 1073741824.f * s, -1073741824.f * s, 0.49999997f * s,
+                                 -0.49999997f * s, -1e-9f * s};
+        x = special[rng.below(sizeof(special) / sizeof(special[0]))];
+        break;
+      }
+      default: x = sg * float(rng.uniform()) * 4 * s; break;  // near zero
+    }
+    t.f32()[i] = x;
+  }
+  return t;
+}
+
+// Compares the fast path of every runnable ISA with the specification on x: fake_quant's y
+// (against fake_quantize) and straight-through gradient, the kernel's mask bits and dy/ds,
+// and (without fixed_point) fake_quant_lsq's y and gradients. Returns the number of failures.
+int fq_compare(const Tensor& x, const QFormat& f, const QParams& p, const std::vector<Isa>& isas, Rng& rng) {
+  const int64_t n = x.numel(), c = int64_t(p.size());
+  const Tensor want = fake_quantize(x, f, p);
+  Tensor g(x.shape());
+  for (int64_t i = 0; i < n; ++i) g.f32()[i] = (rng.below(2) ? 1.f : -1.f) * rng.uniform(0.5f, 1.5f);
+  std::vector<FqRef> ref(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    const size_t k = c == 1 ? 0 : size_t(i % c);
+    ref[size_t(i)] = fq_ref(x.f32()[i], p.scale[k], p.zero_point[k], f);
+  }
+  // LSQ's scale gradient from the reference dy/ds, summed as documented (blocks in order).
+  std::vector<float> want_gs(static_cast<size_t>(c));
+  {
+    const int64_t blocks = (n + kFakeQuantBlock - 1) / kFakeQuantBlock;
+    std::vector<double> tot(size_t(c), 0.0);
+    for (int64_t b = 0; b < blocks; ++b) {
+      std::vector<double> acc(size_t(c), 0.0);
+      for (int64_t i = b * kFakeQuantBlock; i < std::min(n, (b + 1) * kFakeQuantBlock); ++i)
+        acc[size_t(i % c)] += double(g.f32()[i]) * double(ref[size_t(i)].dyds);
+      for (int64_t k = 0; k < c; ++k) tot[size_t(k)] += acc[size_t(k)];
+    }
+    for (int64_t k = 0; k < c; ++k)
+      want_gs[size_t(k)] = float(tot[size_t(k)] * lsq_grad_scale(f, n / c, p.zero_point[size_t(k)]));
+  }
+  int bad = 0;
+  auto fail = [&](Isa isa, const char* what, int64_t i, float got, float exp) {
+    if (++bad <= 5)
+      FAIL_CHECK(f.describe() << ", " << c << " channel(s), n " << n << ", isa " << isa_name(isa) << ": " << what
+                              << " of element " << i << " (x = " << x.f32()[i] << ", s = " << p.scale[size_t(c == 1 ? 0 : i % c)] << ", z = " << p.zero_point[size_t(c == 1 ? 0 : i % c)] << "): got " << got << " want " << exp);
+  };
+  for (Isa isa : isas) {
+    FqIsaOverride use(isa);
+    // Through fake_quant and autograd.
+    Var xv(x, true);
+    Var y = fake_quant(xv, f, p);
+    y.backward(g);
+    for (int64_t i = 0; i < n; ++i) {
+      if (bits_of(y.value().f32()[i]) != bits_of(want.f32()[i])) fail(isa, "y", i, y.value().f32()[i], want.f32()[i]);
+      const float gw = ref[size_t(i)].inside ? g.f32()[i] : 0.f;
+      if (bits_of(xv.grad().f32()[i]) != bits_of(gw)) fail(isa, "dL/dx", i, xv.grad().f32()[i], gw);
+    }
+    // The kernel: mask bits and dy/ds.
+    const FqPrepared prep = fq_prepare(p.scale.data(), p.zero_point.data(), c, f.qmin(), f.qmax(), f.rounding);
+    std::vector<float> yk(static_cast<size_t>(n)), dk(static_cast<size_t>(n));
+    std::vector<uint64_t> mk(size_t((n + 63) / 64), ~uint64_t(0));
+    fq_kernels(isa).forward(prep.p, x.f32(), 0, n, yk.data(), mk.data(), dk.data());
+    for (int64_t i = 0; i < n; ++i) {
+      const FqRef& r = ref[size_t(i)];
+      if (bits_of(yk[size_t(i)]) != bits_of(r.y)) fail(isa, "kernel y", i, yk[size_t(i)], r.y);
+      if (bits_of(dk[size_t(i)]) != bits_of(r.dyds)) fail(isa, "kernel dy/ds", i, dk[size_t(i)], r.dyds);
+      if (bool((mk[size_t(i / 64)] >> (i % 64)) & 1) != r.inside) fail(isa, "kernel mask", i, 0, float(r.inside));
+    }
+    for (int64_t i = n; i < int64_t(mk.size()) * 64; ++i)
+      if ((mk[size_t(i / 64)] >> (i % 64)) & 1) fail(isa, "mask bit past the end", i, 1, 0);
+    // Through fake_quant_lsq.
+    if (f.scheme == Scheme::fixed_point) continue;
+    Var xl(x, true), sl(Tensor::from({c}, p.scale), true);
+    Var yl = fake_quant_lsq(xl, sl, f, p.zero_point);
+    yl.backward(g);
+    for (int64_t i = 0; i < n; ++i) {
+      if (bits_of(yl.value().f32()[i]) != bits_of(want.f32()[i])) fail(isa, "lsq y", i, yl.value().f32()[i], want.f32()[i]);
+      const float gw = ref[size_t(i)].inside ? g.f32()[i] : 0.f;
+      if (bits_of(xl.grad().f32()[i]) != bits_of(gw)) fail(isa, "lsq dL/dx", i, xl.grad().f32()[i], gw);
+    }
+    for (int64_t k = 0; k < c; ++k)
+      if (bits_of(sl.grad().f32()[k]) != bits_of(want_gs[size_t(k)]))
+        fail(isa, "lsq dL/ds (channel as element)", k, sl.grad().f32()[k], want_gs[size_t(k)]);
+  }
+  return bad;
+}
+
+}  // namespace
+
+TEST_CASE("fake_quant: every ISA's fast path is bit-for-bit the spec (edge values, formats, channels)",
+          "[quant][fake]") {
+  const std::vector<Isa> isas = fq_isas();
+  Rng rng(qsr_test::base_seed() + 9);
+  int cases = 0, bad = 0;
+  struct Variant {
+    bool is_signed;
+    Scheme scheme;
+    bool narrow;
+  };
+  const Variant variants[] = {{true, Scheme::symmetric, false}, {true, Scheme::symmetric, true},
+                              {true, Scheme::affine, false},    {true, Scheme::affine, true},
+                              {false, Scheme::symmetric, false}, {false, Scheme::affine, false},
+                              {true, Scheme::fixed_point, false}, {false, Scheme::fixed_point, false}};
+  for (int bits : {2, 4, 8, 12, 16})
+    for (const Variant& va : variants)
+      for (Rounding rd : {Rounding::half_even, Rounding::half_away})
+        for (int64_t c : {0, 1, 3, 9, 32, 64, 65}) {  // 0: per tensor
+          if (va.scheme == Scheme::fixed_point && c != 0) continue;
+          QFormat f = fmt_of(bits, va.is_signed, va.scheme, c > 0, rd);
+          f.narrow = va.narrow;
+          f.frac_bits = bits / 2;
+          const int64_t nc = std::max<int64_t>(c, 1);
+          std::vector<float> lo, hi;
+          for (int64_t k = 0; k < nc; ++k) {
+            lo.push_back(-rng.uniform(0.f, 3.f));
+            hi.push_back(rng.uniform(0.01f, 3.f));
+          }
+          QParams p = params_from_ranges(f, lo, hi);
+          // Power-of-two scales on every other channel: exact ties.
+          if (va.scheme != Scheme::fixed_point)
+            for (int64_t k = 0; k < nc; k += 2) p.scale[size_t(k)] = std::ldexp(1.f, -int(rng.below(12)));
+          // Sizes off the vector widths and the 64-element mask words.
+          const Shape shape = c == 0 ? Shape{int64_t(61 + rng.below(200))} : Shape{3, int64_t(7 + rng.below(9)), c};
+          const Tensor x = fq_edge_data(shape, p, f, rng);
+          bad += fq_compare(x, f, p, isas, rng);
+          ++cases;
+        }
+  CHECK(cases == 5 * 6 * 2 * 7 + 5 * 2 * 2);
+  // Several blocks (channel offsets at block starts vary for c = 3, 9, 65), 1 and 2 threads.
+  for (int64_t c : {1, 9, 64, 65}) {
+    QFormat f = fmt_of(8, true, Scheme::affine, c > 1, c == 9 ? Rounding::half_away : Rounding::half_even);
+    std::vector<float> lo(static_cast<size_t>(c)), hi(static_cast<size_t>(c));
+    for (int64_t k = 0; k < c; ++k) {
+      lo[size_t(k)] = -rng.uniform(0.1f, 2.f);
+      hi[size_t(k)] = rng.uniform(0.1f, 2.f);
+    }
+    const QParams p = params_from_ranges(f, lo, hi);
+    const Tensor x = fq_edge_data({(2 * kFakeQuantBlock + 333) / c, c}, p, f, rng);
+    for (int t : {1, 2}) {
+      qsr_test::ThreadCount tc(t);
+      bad += fq_compare(x, f, p, isas, rng);
+    }
+  }
+  // Zero points far outside the grid (fake_quantize accepts any): the code bounds qmin - z and
+  // qmax - z are then not exactly floats.
+  for (int32_t z : {1000003, -(1 << 30) - 5, (1 << 30) + 3, 70000, -70001}) {
+    for (Rounding rd : {Rounding::half_even, Rounding::half_away}) {
+      const QFormat f = fmt_of(16, false, Scheme::affine, true, rd);
+      QParams p{{0.5f, 3e-3f, 1e-30f}, {z, 0, z / 2}};
+      Tensor x = fq_edge_data({77, 3}, p, f, rng);
+      for (int64_t i = 0; i < 30; ++i) x.f32()[3 * i] = float(-z + int64_t(rng.below(70000)) - 2) * 0.5f;
+      bad += fq_compare(x, f, p, isas, rng);
+    }
+  }
+  CHECK(bad == 0);
+}
+
+TEST_CASE("fake_quant: stochastic rounding's straight-through mask", "[quant][fake]") {
+  // The scalar stochastic path writes the same bit mask: codes well inside pass, far outside do not.
+  const QFormat f = fmt_of(4, true, Scheme::symmetric, false, Rounding::stochastic);
+  const QParams p{{0.25f}, {0}};
+  Rng rng(qsr_test::base_seed() + 10), draw(5);
+  Var x(qsr_test::random_tensor({kFakeQuantBlock + 71}, rng, -4.f, 4.f), true);
+  const Tensor g = qsr_test::random_tensor(x.shape(), rng, 0.5f, 1.f);
+  fake_quant(x, f, p, &draw).backward(g);
+  for (int64_t i = 0; i < x.value().numel(); ++i) {
+    const float v = x.value().f32()[i] / 0.25f;
+    if (v > -7.f && v < 6.f) CHECK(x.grad().f32()[i] == g.f32()[i]);
+    if (v < -10.f || v > 9.f) CHECK(x.grad().f32()[i] == 0.f);
+  }
 }
 
 // ------------------------------------------------------------------ FakeQuant layer
