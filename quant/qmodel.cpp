@@ -298,6 +298,11 @@ void QuantModel::calibrate(const std::vector<Tensor>& inputs, const std::string&
   }
   for (size_t j = 0; j < acts.size(); ++j)
     if (obs[j]) acts[j].params = obs[j]->params(acts[j].fmt);
+  // The model's input and output are images in [0, 1] whatever the calibration images span
+  // (an 8-bit affine grid is then exactly the 8-bit pixel grid): an observed range would clip
+  // brighter or darker images than the calibration set's.
+  for (size_t j : {size_t(0), acts.size() - 1})
+    if (obs[j]) acts[j].params = params_from_ranges(acts[j].fmt, {0.f}, {1.f});
 }
 
 Tensor QuantModel::effective_kernel(int i) const {

@@ -80,7 +80,8 @@ class QuantModel {
 
   bool needs_calibration() const;       // a static activation without parameters
   // Observes the float model's activations on `inputs` ([1, h, w, c] low-res tensors in [0, 1])
-  // and sets every static activation's parameters.
+  // and sets every static activation's parameters; the model's input and output (a0 and the
+  // last activation: images) take the range [0, 1] instead of an observed one.
   void calibrate(const std::vector<Tensor>& inputs, const std::string& observer = "minmax", float option = NAN);
 
   // [n, h, w, c] -> [n, h*r, w*r, c]; no gradients.

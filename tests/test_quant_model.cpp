@@ -8,6 +8,7 @@
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "models/checkpoint.h"
+#include "quant/gptq.h"
 #include "quant/qmodel.h"
 #include "test_util.h"
 
@@ -269,4 +270,103 @@ TEST_CASE("quant model: files round-trip bit for bit and bad files are refused",
   CHECK_THROWS_WITH(load_quant_model(bad2), Catch::Contains("a2 parameters are missing"));
   // Sizes: 4-bit weights pack to an eighth of f32.
   CHECK(q.packed_bits() < make(*m, "float16").packed_bits());
+}
+
+TEST_CASE("quant model: the model's input and output take the image range [0, 1]", "[quant]") {
+  auto m = tiny_model(3);
+  QuantModel q = make(*m, "int8");
+  for (size_t j : {size_t(0), q.acts.size() - 1}) {
+    CHECK(q.acts[j].params.scale[0] == Approx(1.0 / 255));
+    CHECK(q.acts[j].params.zero_point[0] == -128);  // real 0 is the lowest code
+  }
+}
+
+TEST_CASE("quant model: GPTQ rounding lowers the output error layer by layer and end to end", "[quant]") {
+  auto m = tiny_model(4);
+  const std::vector<Tensor> calib = calib_set();
+  for (const std::string mode : {"w4a8", "w3", "int8"}) {
+    INFO(mode);
+    QuantModel nearest = make(*m, mode);
+    QuantModel g = nearest;
+    GptqOptions opt;
+    opt.bias_correction = false;
+    const auto rep = gptq_round(g, calib, opt);
+    REQUIRE(rep.size() == 3);
+    for (const auto& r : rep) {
+      INFO("conv" << r.layer + 1);
+      CHECK(r.err_gptq <= r.err_nearest);
+      CHECK(r.changed > 0);
+      const WeightQuant& a = nearest.weights[size_t(r.layer)];
+      const WeightQuant& b = g.weights[size_t(r.layer)];
+      CHECK(a.params.scale == b.params.scale);  // only the codes move
+      CHECK(b.codes.dtype() == a.codes.dtype());
+      const Tensor codes = dequantize(b.codes, QParams{std::vector<float>(b.params.size(), 1.f), b.params.zero_point});
+      for (int64_t j = 0; j < codes.numel(); ++j) {
+        CHECK(codes.f32()[j] >= float(b.fmt.qmin()));
+        CHECK(codes.f32()[j] <= float(b.fmt.qmax()));
+      }
+    }
+    // End to end against the float model, on the calibration images.
+    double se_near = 0, se_gptq = 0;
+    for (const Tensor& x : calib) {
+      const Tensor ref = float_forward(*m, x);
+      se_near += std::pow(10.0, -psnr_vs(nearest.forward(x), ref) / 10);
+      se_gptq += std::pow(10.0, -psnr_vs(g.forward(x), ref) / 10);
+    }
+    CHECK(se_gptq < se_near);
+  }
+}
+
+TEST_CASE("quant model: GPTQ's error report is the layer's real output error", "[quant]") {
+  auto m = tiny_model(5);
+  QuantModel q = make(*m, "w5a8");
+  const std::vector<Tensor> calib = calib_set();
+  const Tensor w_float = q.kernels[0];
+  const Tensor w_nearest = q.effective_kernel(0);
+  const auto rep = gptq_round(q, calib, GptqOptions{});
+  const Tensor w_gptq = q.effective_kernel(0);
+  // conv1 sees the input on its 8-bit grid; the bias cancels out of the difference.
+  NoGradGuard ng;
+  double se_n = 0, se_g = 0;
+  int64_t count = 0;
+  const Tensor zero = Tensor::zeros({w_float.dim(3)});
+  for (const Tensor& x : calib) {
+    const Tensor xq = fake_quantize(x, q.acts[0].fmt, q.acts[0].params);
+    const Tensor yf = conv2d(Var(xq), Var(w_float), Var(zero)).value();
+    const Tensor yn = conv2d(Var(xq), Var(w_nearest), Var(zero)).value();
+    const Tensor yg = conv2d(Var(xq), Var(w_gptq), Var(zero)).value();
+    for (int64_t i = 0; i < yf.numel(); ++i) {
+      se_n += std::pow(double(yf.f32()[i]) - yn.f32()[i], 2);
+      se_g += std::pow(double(yf.f32()[i]) - yg.f32()[i], 2);
+    }
+    count += yf.numel();
+  }
+  CHECK(rep[0].err_nearest == Approx(se_n / double(count)).epsilon(1e-3));
+  CHECK(rep[0].err_gptq == Approx(se_g / double(count)).epsilon(1e-3));
+}
+
+TEST_CASE("quant model: GPTQ is deterministic, leaves float layers alone and needs calibration", "[quant]") {
+  auto m = tiny_model(6);
+  const std::vector<Tensor> calib = calib_set();
+  QuantModel base = make(*m, "w6a8", {1});
+  QuantModel a = base, b = base;
+  {
+    qsr_test::ThreadCount t(1);
+    gptq_round(a, calib);
+  }
+  {
+    qsr_test::ThreadCount t(2);
+    gptq_round(b, calib);
+  }
+  CHECK(same_bits(a.weights[1].codes, b.weights[1].codes));
+  CHECK(same_bits(a.biases[1], b.biases[1]));
+  CHECK_FALSE(same_bits(a.biases[1], base.biases[1]));  // bias correction moved it
+  for (int i : {0, 2}) {
+    CHECK(same_bits(a.kernels[size_t(i)], base.kernels[size_t(i)]));
+    CHECK(same_bits(a.biases[size_t(i)], base.biases[size_t(i)]));
+  }
+  QuantRequest r;
+  r.mode = "int8";
+  QuantModel uncalibrated(*m, r);
+  CHECK_THROWS_WITH(gptq_round(uncalibrated, calib), Catch::Contains("calibrate"));
 }

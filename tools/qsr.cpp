@@ -21,6 +21,7 @@
 #include "models/evaluate.h"
 #include "models/train.h"
 #include "models/upscale.h"
+#include "quant/gptq.h"
 #include "quant/qmodel.h"
 
 #ifndef QSR_VERSION
@@ -331,6 +332,7 @@ int cmd_info_model(const std::string& path) {
 
 struct QuantizeArgs {
   std::string model, out, calib, layers = "all", observer = "minmax", rounding = "half_even";
+  std::string weight_rounding = "gptq";
   quant::QuantRequest req;
   int calib_images = 8;
   bool per_tensor = false;
@@ -348,19 +350,34 @@ int cmd_quantize(QuantizeArgs a) {
   a.req.observer = a.observer;
   a.req.observer_option = a.observer_option;
   quant::QuantModel q(*fm, a.req);
+  bool integer_weights = false;
+  for (const auto& w : q.weights) integer_weights |= w.kind == quant::WeightKind::integer;
+  const bool gptq = a.weight_rounding == "gptq" && integer_weights;
   std::string calib = a.calib;
-  if (q.needs_calibration()) {
+  if (q.needs_calibration() || gptq) {
     if (calib.empty() && raw.meta.contains("data") && raw.meta["data"].contains("root"))
       calib = raw.meta["data"]["root"].get<std::string>();
-    QSR_CHECK(!calib.empty(), "mode " + a.req.mode + " needs calibration images: pass --calib DIR");
+    QSR_CHECK(!calib.empty(), "mode " + a.req.mode + (gptq ? " with --weight-rounding gptq" : "") +
+                                  " needs calibration images: pass --calib DIR" +
+                                  (gptq && !q.needs_calibration() ? " (or --weight-rounding nearest)" : ""));
     auto t = Clock::now();
     std::vector<Tensor> inputs = quant::calibration_inputs(calib, fm->config().scale, a.calib_images);
-    q.calibrate(inputs, a.observer, a.observer_option);
-    fmt::print(stderr, "calibrated on {} images of {} ({} observer) in {:.1f}s\n", inputs.size(), calib, a.observer,
-               seconds_since(t));
+    if (q.needs_calibration()) {
+      q.calibrate(inputs, a.observer, a.observer_option);
+      fmt::print(stderr, "calibrated on {} images of {} ({} observer) in {:.1f}s\n", inputs.size(), calib, a.observer,
+                 seconds_since(t));
+    }
+    if (gptq) {
+      t = Clock::now();
+      for (const auto& r : quant::gptq_round(q, inputs))
+        fmt::print(stderr, "gptq conv{}: output MSE {:.3g} -> {:.3g} ({:.1f}% of codes moved)\n", r.layer + 1,
+                   r.err_nearest, r.err_gptq, 100 * r.changed);
+      fmt::print(stderr, "gptq rounding on {} images in {:.1f}s\n", inputs.size(), seconds_since(t));
+    }
   }
-  nlohmann::json meta = {{"source_model", a.model}, {"calibration", calib}, {"calibration_images", a.calib_images},
-                         {"observer", a.observer}};
+  nlohmann::json meta = {{"source_model", a.model},   {"calibration", calib},
+                         {"calibration_images", a.calib_images}, {"observer", a.observer},
+                         {"weight_rounding", gptq ? "gptq" : "nearest"}};
   quant::save_quant_model(a.out, q, meta);
   fmt::print("{}\nwrote {}\n", q.describe(), a.out);
   return 0;
@@ -491,6 +508,11 @@ int main(int argc, char** argv) {
   quantize->add_option("--observer-option", qa.observer_option, "percentile: the percentile (default 99.99); ema: the decay");
   quantize->add_flag("--per-tensor", qa.per_tensor, "one weight scale per tensor instead of per output channel");
   quantize->add_option("--rounding", qa.rounding, "half_even (default) or half_away")->check(CLI::IsMember({"half_even", "half_away"}));
+  quantize->add_option("--weight-rounding", qa.weight_rounding,
+                       "integer weights: gptq (default; output-aware: each rounding error compensated by the weights not "
+                       "yet rounded, using the calibration images, plus bias correction) or nearest (each weight to its "
+                       "nearest code, no images needed)")
+      ->check(CLI::IsMember({"nearest", "gptq"}));
   quantize->add_option("--out", qa.out, "output checkpoint (.safetensors)")->required();
 
   try {
