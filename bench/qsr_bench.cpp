@@ -20,6 +20,7 @@
 #include "engine/random.h"
 #include "engine/winograd.h"
 #include "models/espcn.h"
+#include "quant/qat.h"
 
 using namespace qsr;
 
@@ -63,6 +64,8 @@ std::string json_list(const std::vector<double>& v) {
 struct Config {
   int w = 640, h = 360, threads = 1, runs = 10, warmup = 2, batch = 0;
   std::string mode = "forward";
+  std::string qat;  // train mode: also time QAT steps in this mode and print the ratio
+  int rounds = 3;
   ConvAlgo conv = ConvAlgo::automatic;
   bool json = false, layers = false;
 };
@@ -110,12 +113,45 @@ int run(const Config& c) {
     Var x(random_tensor({batch, c.h, c.w, 1}, rng));
     Var y(random_tensor({batch, c.h * 3, c.w * 3, 1}, rng));
     Adam opt(model.parameters());
-    st = time_it(c.warmup, c.runs, [&] {
+    auto step = [&] {
       Var loss = mse_loss(model.forward(x), y);
       opt.zero_grad();
       loss.backward();
       opt.step();
-    });
+    };
+    if (!c.qat.empty()) {
+      // Float and QAT steps in alternating rounds (observers active: the costlier phase before
+      // freezing); each round's median, then the median over rounds.
+      quant::QatOptions qo;
+      qo.mode = c.qat;
+      auto qat = std::make_shared<quant::QatModel>(cfg, qo);
+      std::vector<double> fm, qm;
+      Stats fs, qs;
+      for (int r = 0; r < c.rounds; ++r) {
+        model.hooks = nullptr;
+        fs = time_it(c.warmup, c.runs, step);
+        model.hooks = qat;
+        qs = time_it(c.warmup, c.runs, step);
+        model.hooks = nullptr;
+        fm.push_back(fs.median());
+        qm.push_back(qs.median());
+      }
+      const double f = Stats{fm}.median(), q = Stats{qm}.median();
+      if (c.json) {
+        fmt::print("{{\"program\": \"qsr\", \"isa\": \"{}\", \"conv\": \"{}\", \"mode\": \"train\", \"qat\": \"{}\", "
+                   "\"size\": \"{}x{}\", \"threads\": {}, \"batch\": {}, \"rounds\": {}, \"float_median_ms\": {:.4f}, "
+                   "\"qat_median_ms\": {:.4f}, \"ratio\": {:.4f}, \"float_rounds_ms\": {}, \"qat_rounds_ms\": {}}}\n",
+                   isa_name(active_isa()), conv_algo_name(c.conv), c.qat, c.w, c.h, c.threads, batch, c.rounds, f, q, q / f,
+                   json_list(fm), json_list(qm));
+      } else {
+        fmt::print("qsr train {:>9s} batch {} threads {} isa {:6s} conv {:8s}: float {:9.3f} ms  QAT {} {:9.3f} ms  "
+                   "ratio {:.3f} (medians of {} rounds of {} runs)\n",
+                   fmt::format("{}x{}", c.w, c.h), batch, c.threads, isa_name(active_isa()), conv_algo_name(c.conv), f,
+                   c.qat, q, q / f, c.rounds, c.runs);
+      }
+      return 0;
+    }
+    st = time_it(c.warmup, c.runs, step);
     if (c.layers) {  // each conv's three phases on its own, with the algorithm training uses
       const auto& K = f32_kernels();
       Tensor in = x.value();
@@ -188,10 +224,19 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"direct", "winograd", "auto"}));
   app.add_flag("--layers", c.layers, "also time each layer of the forward pass (train mode: each conv's forward, data and weight gradients)");
   app.add_flag("--json", c.json, "print one JSON object per measurement, one per line");
+  app.add_option("--qat", c.qat,
+                 "train mode: also time quantisation-aware training steps in this mode (as qsr train --qat, whole "
+                 "model) and print the QAT / float step-time ratio");
+  app.add_option("--rounds", c.rounds, "with --qat: alternating float / QAT rounds; medians of the round medians")
+      ->check(CLI::Range(1, 1000));
   CLI11_PARSE(app, argc, argv);
   try {
     active_isa();
     std::vector<std::tuple<std::string, int, int>> configs;  // mode, w, h
+    if (!c.qat.empty()) {
+      QSR_CHECK(mode.empty() || mode == "train", "--qat times training steps: use it with --mode train (or no --mode)");
+      mode = "train";
+    }
     if (!size.empty()) {
       int w = 0, h = 0;
       char x = 0, extra = 0;

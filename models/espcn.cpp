@@ -1,5 +1,7 @@
 #include "models/espcn.h"
 
+#include "engine/ops.h"
+
 namespace qsr {
 
 void EspcnConfig::validate() const {
@@ -50,7 +52,21 @@ Espcn::Espcn(EspcnConfig cfg) : cfg_(std::move(cfg)) {
 Var Espcn::forward(const Var& x) {
   QSR_CHECK(x.shape().size() == 4 && x.shape()[3] == cfg_.channels,
             "ESPCN: input must be [n, h, w, " + std::to_string(cfg_.channels) + "], got " + shape_str(x.shape()));
-  return net_.forward(x);
+  if (!hooks) return net_.forward(x);
+  const bool tr = training();
+  Var a = hooks->activation(0, x, tr);
+  for (size_t i = 0; i < convs.size(); ++i) {
+    const Conv2d& c = *convs[i];
+    const Var w = hooks->weight(int(i), c.weight, tr);
+    Var y;
+    switch (c.act) {
+      case Activation::relu: y = conv2d_relu(a, w, c.bias); break;
+      case Activation::tanh: y = tanh(conv2d(a, w, c.bias)); break;
+      case Activation::none: y = conv2d(a, w, c.bias); break;
+    }
+    a = hooks->activation(int(i) + 1, y, tr);
+  }
+  return pixel_shuffle(a, cfg_.scale);
 }
 
 std::string Espcn::describe() const { return cfg_.describe() + "\n" + net_.describe(); }

@@ -21,6 +21,22 @@ struct EspcnConfig {
   int64_t macs_per_lr_pixel() const;
 };
 
+// Optional hooks into Espcn::forward, e.g. quantisation-aware training (quant/qat.h). With
+// hooks the forward pass is, for conv i = 0..L-1 and activation tensors a_0..a_L:
+//   a_0 = activation(0, x, training)
+//   a_{i+1} = activation(i+1, act(conv(a_i, weight(i, W_i, training), b_i)), training)
+//   y = depth_to_space(a_L)
+// with the fused conv2d_relu for ReLU convs, as the float path. Without hooks (the default)
+// the float path runs unchanged.
+class EspcnHooks {
+ public:
+  virtual ~EspcnHooks() = default;
+  // The kernel conv i convolves with (w itself when conv i is not hooked).
+  virtual Var weight(int i, const Var& w, bool training) = 0;
+  // Activation tensor j (0: the model input; i: conv i's output after its activation).
+  virtual Var activation(int j, const Var& a, bool training) = 0;
+};
+
 class Espcn : public Module {
  public:
   explicit Espcn(EspcnConfig cfg = {});
@@ -32,6 +48,7 @@ class Espcn : public Module {
   void init_orthogonal(uint64_t seed);
   const EspcnConfig& config() const { return cfg_; }
   std::vector<std::shared_ptr<Conv2d>> convs;  // conv1..convN
+  std::shared_ptr<EspcnHooks> hooks;           // null: the plain float forward
 
  private:
   EspcnConfig cfg_;

@@ -93,15 +93,30 @@ nlohmann::json state_json(const RunState& s, const TrainOptions& o, int64_t iter
           {"lr_schedule", o.lr_schedule}, {"lr_min", o.lr_min}};
 }
 
+// The optimised parameters: the model's, then the extension's.
+std::vector<std::pair<std::string, Var>> all_parameters(Espcn& model, const TrainOptions& o) {
+  auto named = model.named_parameters();
+  if (o.extension)
+    for (auto& p : o.extension->named_parameters()) named.push_back(p);
+  return named;
+}
+
+void add_extension_state(const TrainOptions& o, nlohmann::json& meta, std::vector<std::pair<std::string, Tensor>>& extra) {
+  if (!o.extension) return;
+  meta[o.extension->key()] = o.extension->state();
+  for (auto& t : o.extension->state_tensors()) extra.push_back(t);
+}
+
 void save_last(const std::string& path, Espcn& model, Adam& opt, const RunState& s, const TrainOptions& o) {
   std::vector<std::pair<std::string, Tensor>> extra;
-  auto named = model.named_parameters();
+  auto named = all_parameters(model, o);
   for (size_t i = 0; i < named.size(); ++i) {
     extra.emplace_back("adam.m." + named[i].first, opt.m()[i]);
     extra.emplace_back("adam.v." + named[i].first, opt.v()[i]);
   }
   nlohmann::json meta = o.meta;
   meta["train_state"] = state_json(s, o, opt.iterations());
+  add_extension_state(o, meta, extra);
   save_model(path, model, meta, extra);
 }
 
@@ -109,10 +124,31 @@ void save_best(const std::string& path, Espcn& model, const RunState& s, const T
   nlohmann::json meta = o.meta;
   meta["trained"] = {{"epoch", s.best_epoch}, {"loss", s.best_loss}, {"seed", std::to_string(o.seed)}, {"lr", o.lr},
                      {"lr_schedule", o.lr_schedule}, {"lr_min", o.lr_min}};
-  save_model(path, model, meta);
+  std::vector<std::pair<std::string, Tensor>> extra;
+  add_extension_state(o, meta, extra);
+  save_model(path, model, meta, extra);
 }
 
-// Restores weights, Adam state and the run position from a resumable checkpoint.
+// Restores the extension's state from `raw` (read from `path`), or refuses a checkpoint whose
+// extension state does not match the run's.
+void load_extension(const std::string& path, const Checkpoint& raw, const TrainOptions& o) {
+  if (o.extension) {
+    QSR_CHECK(raw.meta.contains(o.extension->key()),
+              path + ": holds no " + o.extension->key() + " state (a float run); it cannot be resumed with --" +
+                  o.extension->key());
+    o.extension->load_state(raw, path);
+    return;
+  }
+  if (raw.meta.contains("qat")) {
+    const auto& q = raw.meta["qat"];
+    throw Error(path + ": is a quantisation-aware run (--qat " +
+                (q.is_object() && q.contains("mode") ? q["mode"].get<std::string>() : std::string("?")) +
+                "); resume it with the same --qat options");
+  }
+}
+
+// Restores weights, Adam state and the run position from a resumable checkpoint (the
+// extension's state is restored before, by load_extension, since it may replace its parameters).
 RunState load_last(const std::string& path, Espcn& model, Adam& opt, const TrainOptions& o) {
   Checkpoint raw;
   std::unique_ptr<Espcn> saved = load_model(path, &raw);
@@ -129,10 +165,10 @@ RunState load_last(const std::string& path, Espcn& model, Adam& opt, const Train
     QSR_CHECK(st.at("epochs").get<int>() == o.epochs && st.value("lr_min", 0.f) == o.lr_min && st.at("lr").get<float>() == o.lr,
               path + ": a cosine schedule resumes only with the same --epochs, --lr and --lr-min");
   }
-  auto dst = model.named_parameters();
+  auto dst = all_parameters(model, o);
   auto src = saved->named_parameters();
   for (size_t i = 0; i < dst.size(); ++i) {
-    dst[i].second.value() = src[i].second.value().clone();
+    if (i < src.size()) dst[i].second.value() = src[i].second.value().clone();
     for (const char* which : {"m", "v"}) {
       std::string name = std::string("adam.") + which + "." + dst[i].first;
       const Tensor* t = raw.find(name);
@@ -191,6 +227,12 @@ Rng epoch_rng(uint64_t seed, int epoch) {
 
 std::pair<double, double> validate(Espcn& model, const std::vector<ValItem>& val) {
   NoGradGuard ng;
+  struct EvalMode {
+    Espcn& m;
+    bool was;
+    explicit EvalMode(Espcn& model) : m(model), was(model.training()) { m.train(false); }
+    ~EvalMode() { m.train(was); }
+  } eval_mode(model);
   // Validation is part of training: under the automatic choice its 3x3 convs run the
   // training algorithm (Winograd) too; inference elsewhere stays direct.
   const ConvAlgo algo = conv_algo();
@@ -235,10 +277,15 @@ TrainResult train_espcn(Espcn& model, TrainSource& data, const std::vector<ValIt
   const std::string last_path = opt.out_dir + "/last.safetensors";
   const std::string best_path = opt.out_dir + "/best.safetensors";
   model.train(true);
-  Adam adam(model.parameters(), AdamOptions{opt.lr, 0.9f, 0.999f, 1e-7f});
-  RunState s;
   if (opt.resume) {
     QSR_CHECK(std::filesystem::exists(last_path), "--resume: no checkpoint to resume at " + last_path);
+    load_extension(last_path, load_safetensors(last_path), opt);
+  }
+  std::vector<Var> params;
+  for (auto& p : all_parameters(model, opt)) params.push_back(p.second);
+  Adam adam(params, AdamOptions{opt.lr, 0.9f, 0.999f, 1e-7f});
+  RunState s;
+  if (opt.resume) {
     s = load_last(last_path, model, adam, opt);
     if (opt.progress)
       fmt::print(stderr, "resuming {} at epoch {} step {}/{}\n", last_path, s.epoch + 1, s.step, steps);
@@ -329,10 +376,12 @@ TrainResult train_espcn(Espcn& model, TrainSource& data, const std::vector<ValIt
   }
   // Keep the best-by-loss weights.
   if (s.best_epoch > 0) {
-    std::unique_ptr<Espcn> best = load_model(best_path);
+    Checkpoint raw;
+    std::unique_ptr<Espcn> best = load_model(best_path, &raw);
     auto dst = model.named_parameters();
     auto src = best->named_parameters();
     for (size_t i = 0; i < dst.size(); ++i) dst[i].second.value() = src[i].second.value().clone();
+    if (opt.extension) opt.extension->load_state(raw, best_path);  // the extension state of the best epoch
   }
   draw_graph(opt.out_dir, opt.progress);
   res.history = s.history;

@@ -11,6 +11,7 @@
 
 #include "engine/random.h"
 #include "engine/tensor.h"
+#include "models/checkpoint.h"
 #include "models/espcn.h"
 
 namespace qsr {
@@ -35,6 +36,23 @@ struct ValItem {
   Tensor x, y;  // [1, h, w, 1], [1, h*r, w*r, 1]
 };
 
+// State trained alongside the model and saved in every checkpoint (best and last), e.g.
+// quantisation-aware training (quant/qat.h). The trainer optimises its parameters with the
+// model's (Adam state "adam.m.NAME" / "adam.v.NAME" as for the model's), stores state() under
+// the metadata key key() and state_tensors() as extra tensors, restores both on --resume (and
+// from the best checkpoint when the run ends, so that model and extension match).
+class TrainExtension {
+ public:
+  virtual ~TrainExtension() = default;
+  virtual std::string key() const = 0;
+  virtual std::vector<std::pair<std::string, Var>> named_parameters() { return {}; }
+  virtual nlohmann::json state() const = 0;
+  virtual std::vector<std::pair<std::string, Tensor>> state_tensors() const = 0;
+  // From a checkpoint written with this state (`path` names it in errors). Must set the
+  // values of named_parameters() too.
+  virtual void load_state(const Checkpoint& c, const std::string& path) = 0;
+};
+
 struct TrainOptions {
   int epochs = 100;
   int patience = 10;  // epochs without a lower training loss before stopping (0: never stop early)
@@ -49,6 +67,7 @@ struct TrainOptions {
   bool resume = false;
   bool progress = true;    // a progress bar with ETA on stderr
   nlohmann::json meta;     // stored in every checkpoint (data protocol, command line, ...)
+  TrainExtension* extension = nullptr;  // e.g. QAT state (not owned)
 };
 
 struct EpochRecord {
@@ -68,7 +87,8 @@ struct TrainResult {
 // Throws qsr::Error on a NaN/Inf loss (the last good checkpoint stays on disk).
 TrainResult train_espcn(Espcn& model, TrainSource& data, const std::vector<ValItem>& val, const TrainOptions& opt);
 
-// Mean MSE and mean PSNR (peak 1, prediction clipped to [0, 1]) over a validation set. With
+// Mean MSE and mean PSNR (peak 1, prediction clipped to [0, 1]) over a validation set, with the
+// model in evaluation mode (restored afterwards; for QAT: fixed quantisation parameters). With
 // the automatic convolution choice (engine/ops.h) its 3x3 convs run Winograd, as training does.
 std::pair<double, double> validate(Espcn& model, const std::vector<ValItem>& val);
 

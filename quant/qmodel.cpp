@@ -177,18 +177,15 @@ std::vector<int> parse_layers(const std::string& s, int nconvs) {
   return out;
 }
 
-QuantModel::QuantModel(Espcn& model, const QuantRequest& req) {
-  cfg = model.config();
-  mode = req.mode;
-  const int L = int(model.convs.size());
-  for (auto& c : model.convs) {
-    kernels.push_back(c->weight.value().clone());
-    biases.push_back(c->bias.value().clone());
-  }
-  weights.assign(size_t(L), WeightQuant{});
-  acts.assign(size_t(L + 1), ActQuant{});
-  quantised_layers = req.layers.empty() ? parse_layers("all", L) : req.layers;
-  for (int i : quantised_layers) QSR_CHECK(i >= 0 && i < L, "quantize: layer index out of range");
+QuantPlan plan_quantization(const QuantRequest& req, int nconvs) {
+  QSR_CHECK(nconvs >= 1, "quantize: the model has no conv");
+  const int L = nconvs;
+  QuantPlan plan;
+  plan.mode = req.mode;
+  plan.weights.assign(size_t(L), WeightQuant{});
+  plan.acts.assign(size_t(L + 1), ActQuant{});
+  plan.layers = req.layers.empty() ? parse_layers("all", L) : req.layers;
+  for (int i : plan.layers) QSR_CHECK(i >= 0 && i < L, "quantize: layer index out of range");
 
   // The mode: weight storage, weight bits, activation bits (0: float), activation scheme.
   WeightKind wkind = WeightKind::integer;
@@ -240,35 +237,59 @@ QuantModel::QuantModel(Espcn& model, const QuantRequest& req) {
     wf.frac_bits = af.frac_bits = frac;
   }
   QFormat df = act_format(8, req.rounding, false);  // dynamic-range inputs: s8 affine
-  for (int i : quantised_layers) {
-    WeightQuant& wq = weights[size_t(i)];
-    const Tensor& k = kernels[size_t(i)];
-    if (wkind == WeightKind::f16) {
-      wq.kind = WeightKind::f16;
-      wq.codes = Tensor::empty(k.shape(), DType::f16);
-      for (int64_t j = 0; j < k.numel(); ++j) wq.codes.data<half_bits>()[j].bits = f32_to_f16(k.f32()[j]);
-    } else if (wkind == WeightKind::bf16) {
-      wq.kind = WeightKind::bf16;
-      wq.codes = Tensor::empty(k.shape(), DType::i16);
-      for (int64_t j = 0; j < k.numel(); ++j) wq.codes.data<int16_t>()[j] = int16_t(f32_to_bf16(k.f32()[j]));
+  for (int i : plan.layers) {
+    WeightQuant& wq = plan.weights[size_t(i)];
+    if (wkind == WeightKind::f16 || wkind == WeightKind::bf16) {
+      wq.kind = wkind;
     } else if (wbits > 0) {
       wq.kind = WeightKind::integer;
       wq.fmt = wf;
-      std::vector<float> lo, hi;
-      ranges_of(k, wf.per_channel, lo, hi);
-      wq.params = params_from_ranges(wf, lo, hi);
-      wq.codes = quantize(k, wf, wq.params);
     }
     if (dynamic) {
-      acts[size_t(i)].on = true;
-      acts[size_t(i)].dynamic = true;
-      acts[size_t(i)].fmt = df;
+      plan.acts[size_t(i)].on = true;
+      plan.acts[size_t(i)].dynamic = true;
+      plan.acts[size_t(i)].fmt = df;
     } else if (abits > 0) {
       for (size_t a : {size_t(i), size_t(i) + 1}) {
-        acts[a].on = true;
-        acts[a].fmt = af;
-        if (fixed) acts[a].params = QParams{{std::ldexp(1.f, -frac)}, {0}};
+        plan.acts[a].on = true;
+        plan.acts[a].fmt = af;
+        if (fixed) plan.acts[a].params = QParams{{std::ldexp(1.f, -frac)}, {0}};
       }
+    }
+  }
+  return plan;
+}
+
+QParams weight_params(const Tensor& kernel, const QFormat& f) {
+  std::vector<float> lo, hi;
+  ranges_of(kernel, f.per_channel, lo, hi);
+  return params_from_ranges(f, lo, hi);
+}
+
+QuantModel::QuantModel(Espcn& model, const QuantRequest& req) {
+  cfg = model.config();
+  const int L = int(model.convs.size());
+  for (auto& c : model.convs) {
+    kernels.push_back(c->weight.value().clone());
+    biases.push_back(c->bias.value().clone());
+  }
+  QuantPlan plan = plan_quantization(req, L);
+  mode = plan.mode;
+  quantised_layers = plan.layers;
+  weights = std::move(plan.weights);
+  acts = std::move(plan.acts);
+  for (int i : quantised_layers) {
+    WeightQuant& wq = weights[size_t(i)];
+    const Tensor& k = kernels[size_t(i)];
+    if (wq.kind == WeightKind::f16) {
+      wq.codes = Tensor::empty(k.shape(), DType::f16);
+      for (int64_t j = 0; j < k.numel(); ++j) wq.codes.data<half_bits>()[j].bits = f32_to_f16(k.f32()[j]);
+    } else if (wq.kind == WeightKind::bf16) {
+      wq.codes = Tensor::empty(k.shape(), DType::i16);
+      for (int64_t j = 0; j < k.numel(); ++j) wq.codes.data<int16_t>()[j] = int16_t(f32_to_bf16(k.f32()[j]));
+    } else if (wq.kind == WeightKind::integer) {
+      wq.params = weight_params(k, wq.fmt);
+      wq.codes = quantize(k, wq.fmt, wq.params);
     }
   }
 }

@@ -64,6 +64,27 @@ struct QuantRequest {
 // Parses a layer list "conv1,conv3" or "1,3" (1-based) into 0-based indices; "all" or "" is every conv.
 std::vector<int> parse_layers(const std::string& s, int nconvs);
 
+// What a mode means, the one definition shared by post-training quantisation (QuantModel) and
+// quantisation-aware training (quant/qat.h): per conv, how its weights are stored (kind, and
+// for integer weights the format); per activation tensor a0..aL (a0 the model input, a_i the
+// output of conv i after its activation, a_L also the model output since depth-to-space moves
+// values unchanged) whether it is quantised, dynamically or statically, and on which grid.
+// Every quantised conv i turns on a_{i-1} and a_i (static modes) or a_{i-1} (dynamic-range).
+// Fixed-point activations come with their parameters (scale 2^-n); weight parameters, codes and
+// the other activations' parameters are left empty. Unknown modes and word lengths outside
+// 2..16 are qsr::Errors.
+struct QuantPlan {
+  std::string mode;
+  std::vector<int> layers;           // 0-based quantised convs, sorted
+  std::vector<WeightQuant> weights;  // per conv: kind, fmt (integer); params and codes empty
+  std::vector<ActQuant> acts;        // per activation tensor: nconvs + 1
+};
+QuantPlan plan_quantization(const QuantRequest& req, int nconvs);
+
+// Integer weight parameters as QuantModel chooses them: params_from_ranges of the kernel's
+// min / max per output channel (the last axis of HWIO) when f is per channel, else of the whole tensor.
+QParams weight_params(const Tensor& kernel, const QFormat& f);
+
 class QuantModel {
  public:
   QuantModel() = default;

@@ -140,6 +140,46 @@ if [ -n "$FIX" ] && [ -d "$FIX" ]; then
   else
     fail "quantize int8 without --calib uses the training folder from the checkpoint"
   fi
+  # Quantisation-aware training: fine-tune the small model in int8, export, evaluate, resume.
+  run -- train --data "$tmp/data" "${small[@]}" --epochs 2 --from "$tmp/run/best.safetensors" --qat int8 --out "$tmp/qat"
+  if [ $rc -eq 0 ] && [ -s "$tmp/qat/quant.safetensors" ] && grep -q "$tmp/qat/quant.safetensors" <<<"$out"; then
+    pass "qsr train --qat int8 --from M writes OUT/quant.safetensors and prints its path"
+  else
+    fail "qsr train --qat int8 --from M"
+  fi
+  run -- eval --model "$tmp/qat/quant.safetensors" --data "$tmp/data" --json
+  if [ $rc -eq 0 ] && grep -q '"mean_psnr_model"' <<<"$out"; then pass "qsr eval runs the QAT-exported model"; else fail "qsr eval on OUT/quant.safetensors"; fi
+  run -- info "$tmp/qat/quant.safetensors"
+  if [ $rc -eq 0 ] && grep -q "integer, accumulator" <<<"$out"; then pass "the QAT export runs the integer path"; else fail "qsr info on the QAT export shows integer layers"; fi
+  run -- train --data "$tmp/data" "${small[@]}" --epochs 3 --from "$tmp/run/best.safetensors" --qat int8 --out "$tmp/qat" --resume
+  if [ $rc -eq 0 ] && [ "$(wc -l < "$tmp/qat/log.jsonl")" -eq 3 ]; then pass "qsr train --qat --resume continues"; else fail "qsr train --qat --resume"; fi
+  run -- train --data "$tmp/data" "${small[@]}" --epochs 4 --qat w4a8 --out "$tmp/qat" --resume
+  if [ $rc -ne 0 ] && [ "$(nonempty_lines "$err")" -eq 1 ] && grep -q "same QAT options" <<<"$err"; then
+    pass "resuming a QAT run with another mode is refused"
+  else
+    fail "qsr train --resume with another --qat mode is a one-line error"
+  fi
+  run -- train --data "$tmp/data" "${small[@]}" --epochs 4 --out "$tmp/qat" --resume
+  if [ $rc -ne 0 ] && [ "$(nonempty_lines "$err")" -eq 1 ] && grep -q -- "--qat int8" <<<"$err"; then
+    pass "resuming a QAT run without --qat is refused"
+  else
+    fail "qsr train --resume of a QAT run without --qat is a one-line error"
+  fi
+  run -- train --data "$tmp/data" "${small[@]}" --epochs 1 --qat w4a8 --qat-layers conv2 --qat-freeze-after 2 --out "$tmp/qat_sub"
+  if [ $rc -eq 0 ] && [ -s "$tmp/qat_sub/quant.safetensors" ]; then pass "qsr train --qat w4a8 --qat-layers conv2 from scratch"; else fail "QAT of one layer from scratch"; fi
+  for bad in "--qat int9x:int9x" "--qat int8 --qat-layers conv9:conv9" "--qat float16:post-training" \
+             "--qat-layers conv2:--qat" "--from $tmp/missing_model.safetensors:missing_model.safetensors" \
+             "--from $tmp/run/best.safetensors --activation tanh:architecture"; do
+    args=${bad%%:*}
+    want=${bad##*:}
+    # shellcheck disable=SC2086
+    run -- train --data "$tmp/data" "${small[@]}" --epochs 1 $args --out "$tmp/qat_bad"
+    if [ $rc -ne 0 ] && [ "$(nonempty_lines "$err")" -eq 1 ] && grep -q -- "$want" <<<"$err" && [ ! -e "$tmp/qat_bad" ]; then
+      pass "qsr train $args is a one-line error"
+    else
+      fail "qsr train $args exits non-zero with one line naming '$want'"
+    fi
+  done
   head -c 100 "$tmp/run/best.safetensors" > "$tmp/cut.safetensors"
   run -- eval --model "$tmp/cut.safetensors" --data "$tmp/data"
   if [ $rc -ne 0 ] && [ "$(nonempty_lines "$err")" -eq 1 ] && grep -q "cut.safetensors" <<<"$err"; then

@@ -22,6 +22,7 @@
 #include "models/train.h"
 #include "models/upscale.h"
 #include "quant/gptq.h"
+#include "quant/qat.h"
 #include "quant/qmodel.h"
 
 #ifndef QSR_VERSION
@@ -204,6 +205,11 @@ struct TrainArgs {
   float lr = 1e-3f, lr_min = 0.f;
   uint64_t seed = 1337;
   bool resume = false, whole_image = false, flips = false, no_last_act = false, quiet = false;
+  // Fine-tuning and quantisation-aware training.
+  std::string from, qat, qat_layers, qat_observer = "ema";
+  float qat_observer_option = NAN;
+  int64_t qat_freeze_after = -1;  // -1: half of the run's steps
+  bool qat_learn_scale = false;
 };
 
 int cmd_train(const TrainArgs& a, const std::string& command_line) {
@@ -214,6 +220,28 @@ int cmd_train(const TrainArgs& a, const std::string& command_line) {
   cfg.activation = parse_activation(a.activation);
   cfg.activate_last = !a.no_last_act;
   cfg.validate();
+  // QAT options and --from are checked before the data is read.
+  QSR_CHECK(!a.qat.empty() || (a.qat_layers.empty() && !a.qat_learn_scale && a.qat_freeze_after < 0 &&
+                               std::isnan(a.qat_observer_option) && a.qat_observer == "ema"),
+            "the --qat-* options need --qat MODE");
+  quant::QatOptions qo;
+  if (!a.qat.empty()) {
+    qo.mode = a.qat;
+    qo.layers = a.qat_layers.empty() ? "all" : a.qat_layers;
+    qo.observer = a.qat_observer;
+    qo.observer_option = a.qat_observer_option;
+    qo.learn_scale = a.qat_learn_scale;
+    qo.freeze_after = std::max<int64_t>(a.qat_freeze_after, 0);
+    quant::QatModel check(cfg, qo);  // a bad mode, layer list or observer is an error now
+  }
+  std::unique_ptr<Espcn> from;
+  if (!a.from.empty()) {
+    from = load_model(a.from);
+    QSR_CHECK(from->config().describe() == cfg.describe(),
+              fmt::format("--from {}: the checkpoint's architecture ({}) differs from the requested one ({}); pass "
+                          "matching --scale/--features/--kernels/--activation",
+                          a.from, from->config().describe(), cfg.describe()));
+  }
   DatasetOptions dopt;
   dopt.protocol = parse_dataset_protocol(a.protocol);
   dopt.scale = a.scale;
@@ -233,7 +261,25 @@ int cmd_train(const TrainArgs& a, const std::string& command_line) {
   }
   Espcn model(cfg);
   model.init_orthogonal(a.seed);
+  if (from) {  // fine-tune: start from its weights
+    auto dst = model.named_parameters();
+    auto srcp = from->named_parameters();
+    for (size_t i = 0; i < dst.size(); ++i) dst[i].second.value() = srcp[i].second.value().clone();
+  }
   SamplerSource src(ds, a.batch, a.steps);
+  std::shared_ptr<quant::QatModel> qat;
+  if (!a.qat.empty()) {
+    // Default freeze point: half of the run's training steps; a resumed run keeps its own.
+    qo.freeze_after = a.qat_freeze_after >= 0 ? a.qat_freeze_after : int64_t(a.epochs) * src.steps_per_epoch() / 2;
+    const std::string last = (a.out.empty() ? fmt::format("runs/espcn_x{}_{}", a.scale, a.protocol) : a.out) + "/last.safetensors";
+    if (a.resume && a.qat_freeze_after < 0 && std::filesystem::exists(last)) {
+      const Checkpoint c = load_safetensors(last);
+      if (c.meta.contains("qat") && c.meta["qat"].contains("freeze_after"))
+        qo.freeze_after = c.meta["qat"]["freeze_after"].get<int64_t>();
+    }
+    qat = std::make_shared<quant::QatModel>(cfg, qo);
+    model.hooks = qat;
+  }
   TrainOptions o;
   o.epochs = a.epochs;
   o.patience = a.patience;
@@ -256,15 +302,28 @@ int cmd_train(const TrainArgs& a, const std::string& command_line) {
             {"steps_per_epoch", src.steps_per_epoch()},
             {"threads", num_threads()},
             {"command", command_line}};
+  if (!a.from.empty()) o.meta["from"] = a.from;
+  o.extension = qat.get();
   if (!a.quiet)
     fmt::print(stderr, "{}\ntraining: {} epochs x {} steps of batch {}, Adam lr {}{}, seed {}, {} threads -> {}\n",
                cfg.describe(), a.epochs, src.steps_per_epoch(), a.batch, a.lr,
                a.lr_schedule == "cosine" ? fmt::format(" (cosine to {})", a.lr_min) : std::string(), a.seed, num_threads(), o.out_dir);
+  if (!a.quiet && from) fmt::print(stderr, "fine-tuning {}\n", a.from);
+  if (!a.quiet && qat) fmt::print(stderr, "{}\n", qat->describe());
   TrainResult r = train_espcn(model, src, val, o);
   double total = 0;
   for (auto& e : r.history) total += e.seconds;
   fmt::print("{}: {} epochs ({}), best loss {:.6g} at epoch {}, {:.1f}s training; model: {}\n", r.stop_reason,
              r.history.size(), o.out_dir, r.best_loss, r.best_epoch, total, r.best_path);
+  if (qat && r.stop_reason != "interrupted" && r.best_epoch > 0) {
+    // The model and the QAT state now hold the best epoch's: export them (no re-calibration).
+    const std::string qpath = o.out_dir + "/quant.safetensors";
+    quant::QuantModel q = quant::export_quant_model(model, *qat);
+    nlohmann::json meta = {{"source_model", r.best_path}, {"qat", qat->state()}, {"command", command_line}};
+    quant::save_quant_model(qpath, q, meta);
+    if (!a.quiet) fmt::print(stderr, "{}\n", q.describe());
+    fmt::print("quantised model (QAT {}, epoch {}): {}\n", a.qat, r.best_epoch, qpath);
+  }
   return r.stop_reason == "interrupted" ? 130 : 0;
 }
 
@@ -472,6 +531,18 @@ int main(int argc, char** argv) {
   train->add_option("--out", ta.out, "output folder (default runs/espcn_x<r>_<protocol>): best.safetensors, last.safetensors, log.csv, log.jsonl, training.png");
   train->add_flag("--resume", ta.resume, "continue the run in --out from last.safetensors (Ctrl-C saves it)");
   train->add_flag("--quiet,-q", ta.quiet, "no progress output");
+  train->add_option("--from", ta.from, "float checkpoint to fine-tune (same architecture): its weights replace the initialisation");
+  train->add_option("--qat", ta.qat,
+                    "quantisation-aware training in MODE, as qsr quantize --mode: int8 | int16x8 | wNaM | wN | aM | qM.N; "
+                    "writes OUT/quant.safetensors (the quantised model) at the end");
+  train->add_option("--qat-layers", ta.qat_layers, "convs to train quantised: all (default), or a list like conv1,conv3 or 2,4");
+  train->add_option("--qat-observer", ta.qat_observer, "activation range observer during QAT: ema (moving average, default) or minmax")
+      ->check(CLI::IsMember({"ema", "minmax"}));
+  train->add_option("--qat-observer-option", ta.qat_observer_option, "ema: the decay in [0, 1) (default 0.99)");
+  train->add_option("--qat-freeze-after", ta.qat_freeze_after,
+                    "training steps after which the activation ranges freeze (default: half of the run's steps, kept on --resume; 0: never)")
+      ->check(CLI::NonNegativeNumber);
+  train->add_flag("--qat-learn-scale", ta.qat_learn_scale, "learn the activation scales (LSQ), initialised by the observer");
 
   auto* eval = app.add_subcommand("eval", "PSNR/SSIM of a model against bicubic under the keras or y protocol");
   std::string model_path, eval_data, eval_protocol = "y";
