@@ -148,7 +148,7 @@ std::vector<GptqLayerReport> gptq_round(QuantModel& q, const std::vector<Tensor>
       const float* kp = q.kernels[i].f32();
       for (int64_t j = 0; j < kk; ++j)
         for (int64_t c = 0; c < cout; ++c) w(j, c) = kp[j * cout + c];
-      const QParams& p = wq.params;
+      const QParams& p = wq.params;  // scale_search may change the scales below
       auto sc = [&](int64_t c) { return p.scale[p.size() == 1 ? 0 : size_t(c)]; };
       auto zp = [&](int64_t c) { return p.zero_point[p.size() == 1 ? 0 : size_t(c)]; };
       auto dq = [&](int32_t code, int64_t c) { return double(dequantize_value(code, sc(c), zp(c))); };
@@ -158,6 +158,34 @@ std::vector<GptqLayerReport> gptq_round(QuantModel& q, const std::vector<Tensor>
       for (int64_t j = 0; j < kk; ++j)
         for (int64_t c = 0; c < cout; ++c)
           dnear(j, c) = w(j, c) - dq(quantize_value(float(w(j, c)), sc(c), zp(c), wq.fmt), c);
+
+      // Scale search (symmetric formats): per scale group (a channel, or the tensor), the clipped
+      // scale alpha * s, alpha in {1, 0.98, ..., 0.5}, whose nearest rounding has the smallest
+      // output error d^T H d (ties: the larger alpha).
+      if (opt.scale_search && wq.fmt.scheme == Scheme::symmetric) {
+        const int64_t groups = int64_t(p.size());
+        std::vector<double> best(size_t(groups), -1.0);
+        std::vector<float> best_scale(p.scale);
+        const std::vector<float> base = p.scale;
+        for (int step = 0; step <= 25; ++step) {
+          const float alpha = 1.f - 0.02f * float(step);
+          std::vector<double> err(size_t(groups), 0.0);
+          for (int64_t c = 0; c < cout; ++c) {
+            const size_t g = groups == 1 ? 0 : size_t(c);
+            const float s_try = base[g] * alpha;
+            VecD d(kk);
+            for (int64_t j = 0; j < kk; ++j)
+              d(j) = w(j, c) - double(dequantize_value(quantize_value(float(w(j, c)), s_try, 0, wq.fmt), s_try, 0));
+            err[g] += d.dot(mq.h * d);
+          }
+          for (size_t g = 0; g < size_t(groups); ++g)
+            if (best[g] < 0 || err[g] < best[g]) {
+              best[g] = err[g];
+              best_scale[g] = base[g] * alpha;
+            }
+        }
+        wq.params.scale = best_scale;
+      }
 
       // GPTQ on the permuted problem.
       MatD h = mq.h;

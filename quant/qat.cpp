@@ -197,7 +197,9 @@ void QatModel::load_state(const Checkpoint& c, const std::string& path) {
                 path + ": QAT parameters of activation a" + std::to_string(j) + " are missing or misshapen");
       QParams saved;
       if (s) saved = QParams{{s->f32()[0]}, {z->data<int32_t>()[0]}};
-      if (frozen_) {
+      // Parameters without observations were set from outside (the calibrated grids of a
+      // quantised --from checkpoint) and are frozen, whether or not the run has frozen yet.
+      if (frozen_ || (s && !range)) {
         QSR_CHECK(s, path + ": frozen QAT activation a" + std::to_string(j) + " has no parameters");
         if (range) fq->observer().observe(*range);
         fq->set_params(saved);

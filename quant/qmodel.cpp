@@ -346,6 +346,17 @@ Tensor QuantModel::effective_kernel(int i) const {
   return k;
 }
 
+std::unique_ptr<Espcn> QuantModel::float_model() const {
+  auto m = std::make_unique<Espcn>(cfg);
+  QSR_CHECK(m->convs.size() == kernels.size(), "quantised model: conv count does not match its architecture");
+  for (size_t i = 0; i < kernels.size(); ++i) {
+    QSR_CHECK(m->convs[i]->weight.value().shape() == kernels[i].shape(), "quantised model: kernel shape mismatch");
+    m->convs[i]->weight.value() = effective_kernel(int(i)).clone();
+    m->convs[i]->bias.value() = biases[i].clone();
+  }
+  return m;
+}
+
 namespace {
 Activation act_of(const EspcnConfig& cfg, size_t i) {
   return i + 1 == cfg.kernels.size() && !cfg.activate_last ? Activation::none : cfg.activation;

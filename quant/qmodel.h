@@ -112,6 +112,9 @@ class QuantModel {
   Tensor forward_layer(int i, const Tensor& a) const;
   // The effective float weights of conv i (what the float path convolves with).
   Tensor effective_kernel(int i) const;
+  // A float model with the effective weights and the biases (e.g. to fine-tune a quantised
+  // model with QAT from its rounded weights).
+  std::unique_ptr<Espcn> float_model() const;
   // Whether conv i runs the integer path / the dynamic-range path.
   bool integer_layer(int i) const;
   bool dynamic_layer(int i) const;

@@ -140,6 +140,30 @@ if [ -n "$FIX" ] && [ -d "$FIX" ]; then
   else
     fail "quantize int8 without --calib uses the training folder from the checkpoint"
   fi
+  if grep -q "gptq conv1: output MSE" <<<"$err"; then pass "quantize rounds weights with GPTQ by default"; else fail "quantize reports GPTQ rounding"; fi
+  run -- quantize --model "$tmp/run/best.safetensors" --mode w6 --weight-rounding nearest --out "$tmp/w6n.safetensors"
+  if [ $rc -eq 0 ] && [ -s "$tmp/w6n.safetensors" ] && ! grep -q "gptq" <<<"$err"; then
+    pass "quantize --weight-rounding nearest needs no calibration"
+  else
+    fail "quantize --mode w6 --weight-rounding nearest"
+  fi
+  run -- quantize --model "$tmp/run/best.safetensors" --mode w6 --weight-rounding best --out "$tmp/bad.safetensors"
+  if [ $rc -ne 0 ] && grep -q "weight-rounding" <<<"$err" && [ ! -e "$tmp/bad.safetensors" ]; then
+    pass "an unknown --weight-rounding is refused"
+  else
+    fail "quantize --weight-rounding best is refused"
+  fi
+  # QAT from a quantised model: its rounded weights and calibrated activation grids.
+  # (--qat-freeze-after 0: the run itself never freezes, the imported grids stay frozen.)
+  run -- train --data "$tmp/data" "${small[@]}" --epochs 2 --from "$tmp/q8.safetensors" --qat int8 --qat-freeze-after 0 --out "$tmp/qat_q"
+  if [ $rc -eq 0 ] && [ -s "$tmp/qat_q/quant.safetensors" ]; then pass "qsr train --qat int8 --from a quantised model"; else fail "QAT from a quantised checkpoint"; fi
+  run -- train --data "$tmp/data" "${small[@]}" --epochs 1 --from "$tmp/q8.safetensors" --qat int16x8 --out "$tmp/qat_bad"
+  if [ $rc -ne 0 ] && [ "$(nonempty_lines "$err")" -eq 1 ] && grep -q "same mode" <<<"$err"; then
+    pass "QAT from a quantised model in another activation format is refused"
+  else
+    fail "qsr train --qat int16x8 --from an int8 model is a one-line error"
+  fi
+  rm -rf "$tmp/qat_bad"
   # Quantisation-aware training: fine-tune the small model in int8, export, evaluate, resume.
   run -- train --data "$tmp/data" "${small[@]}" --epochs 2 --from "$tmp/run/best.safetensors" --qat int8 --out "$tmp/qat"
   if [ $rc -eq 0 ] && [ -s "$tmp/qat/quant.safetensors" ] && grep -q "$tmp/qat/quant.safetensors" <<<"$out"; then

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "engine/cpu.h"
@@ -235,8 +236,16 @@ int cmd_train(const TrainArgs& a, const std::string& command_line) {
     quant::QatModel check(cfg, qo);  // a bad mode, layer list or observer is an error now
   }
   std::unique_ptr<Espcn> from;
+  std::optional<quant::QuantModel> from_quant;
   if (!a.from.empty()) {
-    from = load_model(a.from);
+    // A quantised checkpoint gives its effective (rounded) weights, and to QAT its calibrated
+    // activation grids: QAT starts where post-training quantisation ended.
+    if (quant::is_quant_checkpoint(a.from)) {
+      from_quant = quant::load_quant_model(a.from);
+      from = from_quant->float_model();
+    } else {
+      from = load_model(a.from);
+    }
     QSR_CHECK(from->config().describe() == cfg.describe(),
               fmt::format("--from {}: the checkpoint's architecture ({}) differs from the requested one ({}); pass "
                           "matching --scale/--features/--kernels/--activation",
@@ -279,6 +288,17 @@ int cmd_train(const TrainArgs& a, const std::string& command_line) {
     }
     qat = std::make_shared<quant::QatModel>(cfg, qo);
     model.hooks = qat;
+    if (from_quant) {  // its calibrated activation grids, frozen (a resumed run then loads its own state)
+      for (size_t j = 0; j < from_quant->acts.size(); ++j) {
+        quant::FakeQuant* fq = qat->act(int(j));
+        const quant::ActQuant& aq = from_quant->acts[j];
+        if (!fq || !aq.on || aq.dynamic || aq.params.size() == 0) continue;
+        QSR_CHECK(fq->format() == aq.fmt,
+                  fmt::format("--from {}: activation a{} is {} there but {} under --qat {}; quantise it with the same mode",
+                              a.from, j, aq.fmt.describe(), fq->format().describe(), qo.mode));
+        fq->set_params(aq.params);
+      }
+    }
   }
   TrainOptions o;
   o.epochs = a.epochs;
@@ -531,7 +551,9 @@ int main(int argc, char** argv) {
   train->add_option("--out", ta.out, "output folder (default runs/espcn_x<r>_<protocol>): best.safetensors, last.safetensors, log.csv, log.jsonl, training.png");
   train->add_flag("--resume", ta.resume, "continue the run in --out from last.safetensors (Ctrl-C saves it)");
   train->add_flag("--quiet,-q", ta.quiet, "no progress output");
-  train->add_option("--from", ta.from, "float checkpoint to fine-tune (same architecture): its weights replace the initialisation");
+  train->add_option("--from", ta.from, "checkpoint to fine-tune (same architecture): its weights replace the initialisation; a quantised "
+                 "checkpoint (qsr quantize) gives its rounded weights (e.g. GPTQ's) and, with --qat, its calibrated "
+                 "activation grids (kept frozen)");
   train->add_option("--qat", ta.qat,
                     "quantisation-aware training in MODE, as qsr quantize --mode: int8 | int16x8 | wNaM | wN | aM | qM.N; "
                     "writes OUT/quant.safetensors (the quantised model) at the end");
