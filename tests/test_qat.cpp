@@ -15,7 +15,9 @@
 #include "models/train.h"
 #include "quant/qat.h"
 #include "quant/qmodel.h"
+#include "quant_test_util.h"
 #include "test_util.h"
+#include "train_test_util.h"
 
 using namespace qsr;
 using namespace qsr::quant;
@@ -23,70 +25,17 @@ namespace fs = std::filesystem;
 
 namespace {
 
-EspcnConfig tiny_cfg() {
-  EspcnConfig c;
-  c.scale = 2;
-  c.features = {8, 6};
-  c.kernels = {5, 3, 3};
-  return c;
-}
+EspcnConfig tiny_cfg() { return qsr_test::tiny_quant_cfg(); }
+std::unique_ptr<Espcn> tiny_model(uint64_t seed) { return qsr_test::tiny_quant_model(seed); }
 
-std::unique_ptr<Espcn> tiny_model(uint64_t seed) {
-  auto m = std::make_unique<Espcn>(tiny_cfg());
-  m->init_orthogonal(seed);
-  Rng r(seed + 1);
-  for (auto& c : m->convs)
-    for (int64_t i = 0; i < c->bias.value().numel(); ++i) c->bias.value().f32()[i] = r.uniform(-0.05f, 0.1f);
-  return m;
-}
-
-// Smooth random images and their 2x box-downscaled inputs (as tests/test_train.cpp), with an
-// optional SIGINT at a given call.
-class SyntheticSource : public TrainSource {
- public:
-  int64_t steps = 4, raise_at = -1, calls = 0;
-  int b = 2, h = 8, w = 8;
-  int64_t steps_per_epoch() const override { return steps; }
-  void start_epoch(Rng&) override {}
-  TrainBatch next_batch(Rng& r) override {
-    if (calls++ == raise_at) std::raise(SIGINT);
-    const int s = 2;
-    TrainBatch t{Tensor({b, h, w, 1}), Tensor({b, h * s, w * s, 1})};
-    for (int n = 0; n < b; ++n) {
-      double fx = r.uniform() * 0.6, fy = r.uniform() * 0.6, ph = r.uniform() * 6;
-      for (int y = 0; y < h * s; ++y)
-        for (int x = 0; x < w * s; ++x)
-          t.y.f32()[(n * h * s + y) * w * s + x] = float(0.5 + 0.4 * std::sin(fx * x + fy * y + ph));
-      for (int y = 0; y < h; ++y)
-        for (int x = 0; x < w; ++x) {
-          float a = 0;
-          for (int i = 0; i < s; ++i)
-            for (int j = 0; j < s; ++j) a += t.y.f32()[(n * h * s + y * s + i) * w * s + x * s + j];
-          t.x.f32()[(n * h + y) * w + x] = a / (s * s);
-        }
-    }
-    return t;
-  }
+// Synthetic batches of 8x8 low-res images (16x16 targets).
+struct SyntheticSource : qsr_test::SyntheticSource {
+  SyntheticSource() { h = w = 8; }
 };
 
-std::vector<ValItem> val_set() {
-  SyntheticSource s;
-  Rng r(99);
-  TrainBatch b = s.next_batch(r);
-  return {{b.x, b.y}};
-}
-
-fs::path fresh_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("qsr_test_qat_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  return d;
-}
-
-std::vector<float> weights(Espcn& m) {
-  std::vector<float> v;
-  for (auto& p : m.parameters()) v.insert(v.end(), p.value().f32(), p.value().f32() + p.value().numel());
-  return v;
-}
+std::vector<ValItem> val_set() { return qsr_test::val_set(8); }
+fs::path fresh_dir(const std::string& name) { return qsr_test::fresh_dir("qsr_test_qat", name); }
+std::vector<float> weights(Espcn& m) { return qsr_test::param_values(m); }
 
 // A few Adam steps of QAT on synthetic batches (so every observer has seen data).
 void qat_steps(Espcn& m, int steps, uint64_t seed) {

@@ -10,6 +10,7 @@
 #include "models/checkpoint.h"
 #include "quant/gptq.h"
 #include "quant/qmodel.h"
+#include "quant_test_util.h"
 #include "test_util.h"
 
 using namespace qsr;
@@ -18,23 +19,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-EspcnConfig tiny_cfg() {
-  EspcnConfig c;
-  c.scale = 2;
-  c.features = {8, 6};
-  c.kernels = {5, 3, 3};
-  return c;
-}
-
-std::unique_ptr<Espcn> tiny_model(uint64_t seed) {
-  auto m = std::make_unique<Espcn>(tiny_cfg());
-  m->init_orthogonal(seed);
-  // Non-zero biases so the int32 bias path is exercised.
-  Rng r(seed + 1);
-  for (auto& c : m->convs)
-    for (int64_t i = 0; i < c->bias.value().numel(); ++i) c->bias.value().f32()[i] = r.uniform(-0.05f, 0.1f);
-  return m;
-}
+std::unique_ptr<Espcn> tiny_model(uint64_t seed) { return qsr_test::tiny_quant_model(seed); }
 
 // A smooth random image in [0, 1] (so activations look like an image's).
 Tensor image(uint64_t seed, int h = 11, int w = 13) {
@@ -92,6 +77,13 @@ double psnr_vs(const Tensor& a, const Tensor& b) {
   double se = 0;
   for (int64_t i = 0; i < a.numel(); ++i) se += double(a.f32()[i] - b.f32()[i]) * double(a.f32()[i] - b.f32()[i]);
   return se == 0 ? 200 : 10 * std::log10(1.0 / (se / double(a.numel())));
+}
+
+// Summed mean squared error of q's output against the float model's over the images.
+double mse_vs_float(const QuantModel& q, Espcn& m, const std::vector<Tensor>& images) {
+  double se = 0;
+  for (const Tensor& x : images) se += std::pow(10.0, -psnr_vs(q.forward(x), float_forward(m, x)) / 10);
+  return se;
 }
 
 bool same_bits(const Tensor& a, const Tensor& b) {
@@ -308,13 +300,7 @@ TEST_CASE("quant model: GPTQ rounding lowers the output error layer by layer and
       }
     }
     // End to end against the float model, on the calibration images.
-    double se_near = 0, se_gptq = 0;
-    for (const Tensor& x : calib) {
-      const Tensor ref = float_forward(*m, x);
-      se_near += std::pow(10.0, -psnr_vs(nearest.forward(x), ref) / 10);
-      se_gptq += std::pow(10.0, -psnr_vs(g.forward(x), ref) / 10);
-    }
-    CHECK(se_gptq < se_near);
+    CHECK(mse_vs_float(g, *m, calib) < mse_vs_float(nearest, *m, calib));
   }
 }
 
@@ -397,11 +383,5 @@ TEST_CASE("quant model: GPTQ's scale search clips only to lower the output error
     if (i == 0) CHECK(rs[i].err_nearest == Approx(rp[i].err_nearest));
   }
   CHECK(clipped);  // at 3 bits some channel prefers a clipped grid
-  double se_plain = 0, se_searched = 0;
-  for (const Tensor& x : calib) {
-    const Tensor ref = float_forward(*m, x);
-    se_plain += std::pow(10.0, -psnr_vs(plain.forward(x), ref) / 10);
-    se_searched += std::pow(10.0, -psnr_vs(searched.forward(x), ref) / 10);
-  }
-  CHECK(se_searched < se_plain);
+  CHECK(mse_vs_float(searched, *m, calib) < mse_vs_float(plain, *m, calib));
 }

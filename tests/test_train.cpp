@@ -11,6 +11,7 @@
 #include "models/checkpoint.h"
 #include "models/train.h"
 #include "models/upscale.h"
+#include "train_test_util.h"
 
 #include <cstring>
 
@@ -19,37 +20,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Smooth random images and their 2x box-downscaled inputs; optionally the same
-// batch every time, a NaN input, or a SIGINT raised at a given global step.
-class SyntheticSource : public TrainSource {
- public:
-  int64_t steps = 4, raise_at = -1, calls = 0;
-  bool fixed = false, nan = false;
-  int64_t steps_per_epoch() const override { return steps; }
-  void start_epoch(Rng&) override {}
-  TrainBatch next_batch(Rng& rng) override {
-    if (calls++ == raise_at) std::raise(SIGINT);
-    Rng local(7);
-    Rng& r = fixed ? local : rng;
-    const int b = 2, h = 6, w = 6, s = 2;
-    TrainBatch t{Tensor({b, h, w, 1}), Tensor({b, h * s, w * s, 1})};
-    for (int n = 0; n < b; ++n) {
-      double fx = r.uniform() * 0.6, fy = r.uniform() * 0.6, ph = r.uniform() * 6;
-      for (int y = 0; y < h * s; ++y)
-        for (int x = 0; x < w * s; ++x)
-          t.y.f32()[(n * h * s + y) * w * s + x] = float(0.5 + 0.4 * std::sin(fx * x + fy * y + ph));
-      for (int y = 0; y < h; ++y)
-        for (int x = 0; x < w; ++x) {
-          float a = 0;
-          for (int i = 0; i < s; ++i)
-            for (int j = 0; j < s; ++j) a += t.y.f32()[(n * h * s + y * s + i) * w * s + x * s + j];
-          t.x.f32()[(n * h + y) * w + x] = a / (s * s);
-        }
-    }
-    if (nan) t.y.f32()[3] = NAN;  // in the target: ReLU would turn a NaN input into 0
-    return t;
-  }
-};
+using qsr_test::SyntheticSource;
+using qsr_test::val_set;
 
 EspcnConfig tiny() {
   EspcnConfig c;
@@ -60,24 +32,8 @@ EspcnConfig tiny() {
   return c;
 }
 
-std::vector<ValItem> val_set() {
-  SyntheticSource s;
-  Rng r(99);
-  TrainBatch b = s.next_batch(r);
-  return {{b.x, b.y}};
-}
-
-fs::path fresh_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("qsr_test_train_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  return d;
-}
-
-std::vector<float> weights(Espcn& m) {
-  std::vector<float> v;
-  for (auto& p : m.parameters()) v.insert(v.end(), p.value().f32(), p.value().f32() + p.value().numel());
-  return v;
-}
+fs::path fresh_dir(const std::string& name) { return qsr_test::fresh_dir("qsr_test_train", name); }
+std::vector<float> weights(Espcn& m) { return qsr_test::param_values(m); }
 
 int count_lines(const fs::path& p) {
   std::ifstream f(p);
