@@ -1,0 +1,539 @@
+// Lowering of a QuantModel to the integer kernels, and its execution (int_engine.h).
+#include "quant/int_engine.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <mutex>
+
+#include "engine/autograd.h"
+#include "engine/f32_drivers.h"
+#include "engine/ops.h"
+#include "engine/parallel.h"
+#include "quant/observer.h"
+
+namespace qsr::quant {
+
+std::string layer_path_name(LayerPath p) {
+  switch (p) {
+    case LayerPath::integer: return "integer";
+    case LayerPath::dynamic: return "dynamic-range";
+    case LayerPath::float16: return "float16";
+    case LayerPath::f32: return "f32";
+  }
+  return "?";
+}
+
+std::string IntLayerInfo::describe() const {
+  switch (path) {
+    case LayerPath::integer:
+    case LayerPath::dynamic:
+      return fmt::format("{} {}x{} {}->{}: int16 pairs, {} accumulators ({}-bit bound)", layer_path_name(path), k, k, cin,
+                         cout, wide ? "int64" : "int32", acc_bits);
+    case LayerPath::float16: return fmt::format("float16 {}x{} {}->{}: f16 weights, F16C in the inner loop", k, k, cin, cout);
+    case LayerPath::f32: return fmt::format("f32 {}x{} {}->{}: f32 engine", k, k, cin, cout);
+  }
+  return "?";
+}
+
+namespace {
+
+constexpr bool kHaveF16w = false;
+constexpr int64_t kI32Max = std::numeric_limits<int32_t>::max();
+
+Activation act_of_layer(const EspcnConfig& cfg, size_t i) {
+  return i + 1 == cfg.kernels.size() && !cfg.activate_last ? Activation::none : cfg.activation;
+}
+
+std::vector<int32_t> codes_of(const Tensor& codes) {
+  std::vector<int32_t> v(size_t(codes.numel()));
+  switch (codes.dtype()) {
+    case DType::i8: std::copy_n(codes.data<int8_t>(), v.size(), v.begin()); break;
+    case DType::u8: std::copy_n(codes.data<uint8_t>(), v.size(), v.begin()); break;
+    case DType::i16: std::copy_n(codes.data<int16_t>(), v.size(), v.begin()); break;
+    case DType::i32: std::copy_n(codes.data<int32_t>(), v.size(), v.begin()); break;
+    default: throw Error("integer codes expected");
+  }
+  return v;
+}
+
+int bits_of(double bound) {
+  int b = 1;
+  while (std::ldexp(1.0, b - 1) - 1 < bound) ++b;
+  return b;
+}
+
+// An int16 code buffer of n images: rows of (w + 2*pad + 1) pixels, cs int16 each, with a
+// border of `pad` pixels (and one more column) and a tail that tiles may read past the end.
+struct CodeBuf {
+  int n = 0, h = 0, w = 0, c = 0, cs = 1, pad = 0;
+  int64_t row = 0, img = 0;
+  std::vector<int16_t> data;
+  void shape(int n_, int h_, int w_, int c_, int pad_) {
+    n = n_, h = h_, w = w_, c = c_, pad = pad_;
+    cs = c == 1 ? 1 : (c + 1) / 2 * 2;
+    row = int64_t(w + 2 * pad + 1) * cs;
+    img = int64_t(h + 2 * pad) * row;
+    const int64_t slack = int64_t(kIntMR + 8) * cs + 2 * row + 64;
+    const size_t need = size_t(n * img + slack);
+    if (data.size() != need) data.assign(need, 0);
+  }
+  int16_t* image(int b) { return data.data() + b * img; }                   // the padded image's corner
+  int16_t* interior(int b) { return image(b) + pad * row + int64_t(pad) * cs; }
+  // The border, the padding channel and the tail hold the zero point.
+  void fill_border(int16_t zp) {
+    if (cs != c || pad > 0) {
+      if (cs != c) {
+        std::fill(data.begin(), data.end(), zp);
+        return;
+      }
+      for (int b = 0; b < n; ++b) {
+        int16_t* im = image(b);
+        std::fill(im, im + pad * row, zp);
+        std::fill(im + (pad + h) * row, im + img, zp);
+        for (int y = pad; y < pad + h; ++y) {
+          std::fill(im + y * row, im + y * row + int64_t(pad) * cs, zp);
+          std::fill(im + y * row + int64_t(pad + w) * cs, im + (y + 1) * row, zp);
+        }
+      }
+    }
+    std::fill(data.begin() + n * img, data.end(), zp);
+  }
+};
+
+}  // namespace
+
+struct IntEngine::Impl {
+  QuantModel q;
+  const IntKernels* K = nullptr;
+  struct Layer {
+    LayerPath path = LayerPath::f32;
+    int k = 1, cin = 1, cout = 1, cs = 1, T = 1, pad = 0;
+    Activation act = Activation::none;
+    int nvec = 0, tail = 0, ndot = 0, dotlen = 0;
+    std::vector<int16_t> wpack, wdot;
+    std::vector<int64_t> wsum;  // sum of the weight codes per channel (zero-point correction)
+    std::vector<int32_t> beff, m0_32;
+    std::vector<int64_t> beff64;  // wide layers
+    std::vector<int64_t> m0, shift;
+    std::vector<double> sw;      // weight scale per channel (dynamic)
+    std::vector<float> fbias;    // float bias, padded (dynamic)
+    bool wide = false;
+    int chunk = 0;
+    int32_t zo = 0, lo = 0, hi = 0;
+    bool away = false;
+    Tensor kernel, bias;         // float layers: the effective weights
+    std::vector<uint16_t> wf16;  // float16 layers: packed halves
+    IntLayerInfo info;
+  };
+  std::vector<Layer> layers;
+  std::vector<IntLayerInfo> infos;
+  mutable std::mutex mu;
+
+  void lower();
+  void lower_integer(size_t i, Layer& L);
+  static void pack(Layer& L, const std::vector<int32_t>& w);
+};
+
+namespace {
+
+// Checks that codes of `f` fit the engine's int16 buffers.
+void check_int16(const QFormat& f, const std::string& what) {
+  QSR_CHECK(f.qmin() >= -32768 && f.qmax() <= 32767,
+            fmt::format("the integer engine keeps codes in int16; {} ({}) does not fit (run it with --simulate)", what,
+                        f.describe()));
+}
+
+}  // namespace
+
+// Packs HWIO codes into the blocks of int_kernels.h.
+void IntEngine::Impl::pack(Layer& L, const std::vector<int32_t>& w) {
+  const int k = L.k, cin = L.cin, cout = L.cout, cs = L.cs, T = L.T;
+  // Window-row element j of kernel row ky: column j / cs, channel j % cs.
+  auto weight = [&](int ky, int j, int c) -> int16_t {
+    const int kx = j / cs, ci = j % cs;
+    if (kx >= k || ci >= cin || c >= cout) return 0;
+    return static_cast<int16_t>(w[((size_t(ky) * k + kx) * cin + ci) * cout + c]);
+  };
+  const int rem = cout % 16;
+  L.nvec = cout / 16;
+  L.tail = L.ndot = 0;
+  if (rem > 0 && rem <= kIntDotMax) L.ndot = rem;
+  else if (rem > 0 && rem <= 8) L.tail = 8;
+  else if (rem > 8 && rem <= 8 + kIntDotMax) L.tail = 8, L.ndot = rem - 8;
+  else if (rem > 0) L.nvec += 1;
+  L.wpack.assign(size_t(L.nvec) * k * T * 32 + size_t(L.tail) * k * T * 2, 0);
+  int16_t* p = L.wpack.data();
+  auto block = [&](int c0, int lanes) {
+    for (int ky = 0; ky < k; ++ky)
+      for (int t = 0; t < T; ++t)
+        for (int l = 0; l < lanes; ++l)
+          for (int e = 0; e < 2; ++e) {
+            const int c = c0 + l;
+            *p++ = c < cout - L.ndot ? weight(ky, 2 * t + e, c) : int16_t(0);
+          }
+  };
+  for (int cb = 0; cb < L.nvec; ++cb) block(cb * 16, 16);
+  if (L.tail) block(L.nvec * 16, 8);
+  L.dotlen = (k * cs + 15) / 16 * 16;
+  L.wdot.assign(size_t(L.ndot) * k * L.dotlen, 0);
+  for (int d = 0; d < L.ndot; ++d)
+    for (int ky = 0; ky < k; ++ky)
+      for (int j = 0; j < k * cs; ++j) L.wdot[(size_t(d) * k + ky) * L.dotlen + j] = weight(ky, j, cout - L.ndot + d);
+  L.wsum.assign(size_t(cout), 0);
+  for (size_t j = 0; j < w.size(); ++j) L.wsum[j % size_t(cout)] += w[j];
+}
+
+void IntEngine::Impl::lower_integer(size_t i, Layer& L) {
+  const WeightQuant& wq = q.weights[i];
+  const ActQuant& ai = q.acts[i];
+  const std::string name = fmt::format("conv{}", i + 1);
+  check_int16(ai.fmt, fmt::format("the input of {}", name));
+  const std::vector<int32_t> w = codes_of(wq.codes);
+  int64_t wabs = 0;
+  for (int32_t v : w) {
+    QSR_CHECK(v > -32768 && v <= 32767,
+              fmt::format("the integer engine needs {}'s weight codes in [-32767, 32767] (run it with --simulate)", name));
+    wabs = std::max<int64_t>(wabs, std::abs(int64_t(v)));
+  }
+  pack(L, w);
+  const size_t cpad = size_t((L.cout + 15) / 16 * 16 + 16);
+  auto s_w = [&](int c) { return wq.params.scale[wq.params.size() == 1 ? 0 : size_t(c)]; };
+  std::vector<int64_t> l1(size_t(L.cout), 0);
+  for (size_t j = 0; j < w.size(); ++j) l1[j % size_t(L.cout)] += std::abs(int64_t(w[j]));
+  const int64_t xabs = std::max(std::abs(int64_t(ai.fmt.qmin())), std::abs(int64_t(ai.fmt.qmax())));
+  L.beff.assign(cpad, 0);
+  L.beff64.assign(cpad, 0);
+  L.m0.assign(cpad, 0);
+  L.m0_32.assign(cpad, 0);
+  L.shift.assign(cpad, 62);
+  L.sw.assign(cpad, 0);
+  L.fbias.assign(cpad, 0);
+  const float* bias = q.biases[i].f32();
+  double worst = 0;
+  bool fits = true;
+  if (L.path == LayerPath::dynamic) {
+    // s8 affine input of any zero point in [qmin, qmax]: |code| <= xabs, |code - zp| <= qmax - qmin.
+    const int64_t span = int64_t(ai.fmt.qmax()) - ai.fmt.qmin();
+    for (int c = 0; c < L.cout; ++c) {
+      L.sw[size_t(c)] = double(s_w(c));
+      L.fbias[size_t(c)] = bias[c];
+      worst = std::max(worst, double(span) * double(l1[size_t(c)]));
+      fits = fits && xabs * l1[size_t(c)] <= kI32Max && span * l1[size_t(c)] <= kI32Max &&
+             xabs * std::abs(L.wsum[size_t(c)]) <= kI32Max;
+    }
+  } else {
+    const ActQuant& ao = q.acts[i + 1];
+    check_int16(ao.fmt, fmt::format("the output of {}", name));
+    const float s_in = ai.params.scale[0], s_out = ao.params.scale[0];
+    const int64_t zin = ai.params.zero_point[0];
+    const int64_t span = std::max<int64_t>(ai.fmt.qmax() - zin, zin - ai.fmt.qmin());
+    for (int c = 0; c < L.cout; ++c) {
+      const double s_acc = double(s_in) * double(s_w(c));
+      const Multiplier m = quantize_multiplier(s_acc / double(s_out));
+      const int64_t bq = quantize_bias(bias[c], s_acc);
+      const int64_t beff = bq - zin * L.wsum[size_t(c)];
+      const double tb = double(span) * double(l1[size_t(c)]) + double(std::abs(bq));
+      worst = std::max(worst, tb);
+      fits = fits && xabs * l1[size_t(c)] <= kI32Max && tb <= double(kI32Max) && std::abs(beff) <= kI32Max;
+      L.beff64[size_t(c)] = beff;
+      L.beff[size_t(c)] = static_cast<int32_t>(std::clamp<int64_t>(beff, INT32_MIN, INT32_MAX));
+      L.m0_32[size_t(c)] = m.m0;
+      L.m0[size_t(c)] = m.m0;
+      L.shift[size_t(c)] = m.m0 == 0 ? 62 : m.shift;
+    }
+    L.zo = ao.params.zero_point[0];
+    L.lo = L.act == Activation::relu ? std::max(ao.fmt.qmin(), L.zo) : ao.fmt.qmin();
+    L.hi = ao.fmt.qmax();
+    L.away = ao.fmt.rounding == Rounding::half_away;
+  }
+  L.wide = !fits;
+  if (L.wide) {
+    QSR_CHECK(L.path == LayerPath::integer, fmt::format("{}: dynamic-range accumulators beyond int32", name));
+    // Exact int64 beff (the clamp above only bounds the int32 copy), one int32 chunk per
+    // `chunk` pair steps: 2 * chunk * xabs * wabs < 2^31.
+    L.chunk = int(std::max<int64_t>(1, kI32Max / std::max<int64_t>(1, 2 * xabs * wabs)));
+  } else {
+    // |acc| < 2^31: a shift above 62 rounds every product to 0 (int_kernels.h).
+    for (size_t c = 0; c < cpad; ++c)
+      if (L.shift[c] > 62) L.m0[c] = L.m0_32[c] = 0, L.shift[c] = 62;
+  }
+  L.info.wide = L.wide;
+  L.info.acc_bits = bits_of(worst);
+}
+
+void IntEngine::Impl::lower() {
+  QSR_CHECK(!q.needs_calibration(), "quantised model: activations are not calibrated");
+  const size_t n = q.kernels.size();
+  layers.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    Layer& L = layers[i];
+    const Tensor& kt = q.kernels[i];
+    L.k = int(kt.dim(0));
+    L.cin = int(kt.dim(2));
+    L.cout = int(kt.dim(3));
+    L.pad = L.k / 2;
+    L.cs = L.cin == 1 ? 1 : (L.cin + 1) / 2 * 2;
+    L.T = (L.k * L.cs + 1) / 2;
+    L.act = act_of_layer(q.cfg, i);
+    L.path = q.integer_layer(int(i))                           ? LayerPath::integer
+             : q.dynamic_layer(int(i))                         ? LayerPath::dynamic
+             : q.weights[i].kind == WeightKind::f16 && kHaveF16w ? LayerPath::float16
+                                                               : LayerPath::f32;
+    if (L.path == LayerPath::integer || L.path == LayerPath::dynamic) {
+      lower_integer(i, L);
+    } else if (L.path == LayerPath::float16) {
+      const ConvGeom g{1, 1, 1, L.cin, L.cout, L.k};
+      L.wf16.assign(packed_conv_weights_size(g), 0);
+      const Tensor& codes = q.weights[i].codes;
+      (void)g; (void)codes; // pack_conv_weights_for_fwd_f16(g, reinterpret_cast<const uint16_t*>(codes.data<half_bits>()), L.wf16.data());
+      L.bias = q.biases[i];
+    } else {
+      L.kernel = q.effective_kernel(int(i));
+      L.bias = q.biases[i];
+    }
+    L.info.path = L.path;
+    L.info.k = L.k;
+    L.info.cin = L.cin;
+    L.info.cout = L.cout;
+    infos.push_back(L.info);
+  }
+}
+
+IntEngine::IntEngine(const QuantModel& q) : IntEngine(q, active_isa()) {}
+
+IntEngine::IntEngine(const QuantModel& q, Isa isa) : impl_(std::make_unique<Impl>()) {
+  impl_->q = q;
+  impl_->K = &int_kernels(isa);
+  impl_->lower();
+}
+
+IntEngine::~IntEngine() = default;
+
+const QuantModel& IntEngine::model() const { return impl_->q; }
+const std::vector<IntLayerInfo>& IntEngine::layers() const { return impl_->infos; }
+const IntKernels& IntEngine::kernels() const { return *impl_->K; }
+
+std::string IntEngine::describe() const {
+  std::string s = fmt::format("integer engine ({} kernels), mode {}\n", impl_->K->name, impl_->q.mode);
+  for (size_t i = 0; i < impl_->infos.size(); ++i) s += fmt::format("  conv{}: {}\n", i + 1, impl_->infos[i].describe());
+  return s;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The state between convs: f32 NHWC, or codes in a buffer padded for the next conv.
+struct Act {
+  Tensor f;          // f32 [n, h, w, c] when !codes
+  bool codes = false;
+  CodeBuf* buf = nullptr;
+  float scale = 1;   // codes: their grid
+  int32_t zp = 0;
+};
+
+void quantize_into(const IntKernels& K, const Tensor& x, const QFormat& f, float scale, int32_t zp, CodeBuf& buf) {
+  const int n = int(x.dim(0)), h = int(x.dim(1)), w = int(x.dim(2)), c = int(x.dim(3));
+  for (int b = 0; b < n; ++b) {
+    IntQuantArgs a;
+    a.x = x.f32() + int64_t(b) * h * w * c;
+    a.w = w;
+    a.c = c;
+    a.scale = scale;
+    a.zp = zp;
+    a.qmin = f.qmin();
+    a.qmax = f.qmax();
+    a.away = f.rounding == Rounding::half_away;
+    a.out = buf.interior(b);
+    a.out_row = buf.row;
+    a.out_cs = buf.cs;
+    parallel_for(h, [&](int64_t y0, int64_t y1) { K.quantize_rows(a, int(y0), int(y1)); }, int64_t(w) * c * 4);
+  }
+}
+
+Tensor dequantize_buf(CodeBuf& buf, float scale, int32_t zp) {
+  Tensor t = Tensor::empty({buf.n, buf.h, buf.w, buf.c});
+  float* o = t.f32();
+  for (int b = 0; b < buf.n; ++b) {
+    const int16_t* src = buf.interior(b);
+    parallel_for(
+        buf.h,
+        [&](int64_t y0, int64_t y1) {
+          for (int64_t y = y0; y < y1; ++y)
+            for (int x = 0; x < buf.w; ++x)
+              for (int c = 0; c < buf.c; ++c)
+                o[((int64_t(b) * buf.h + y) * buf.w + x) * buf.c + c] =
+                    dequantize_value(src[y * buf.row + int64_t(x) * buf.cs + c], scale, zp);
+        },
+        int64_t(buf.w) * buf.c);
+  }
+  return t;
+}
+
+Tensor float_layer(const Tensor& a, const Tensor& w, const Tensor& b, Activation act) {
+  Var y = act == Activation::relu ? conv2d_relu(Var(a), Var(w), Var(b)) : conv2d(Var(a), Var(w), Var(b));
+  if (act == Activation::tanh) y = qsr::tanh(y);
+  return y.value();
+}
+
+}  // namespace
+
+Tensor IntEngine::forward(const Tensor& x, std::vector<double>* layer_seconds) const {
+  const QuantModel& q = impl_->q;
+  const EspcnConfig& cfg = q.cfg;
+  QSR_CHECK(x.ndim() == 4 && x.dim(3) == cfg.channels && x.dtype() == DType::f32,
+            fmt::format("quantised model: input must be f32 [n, h, w, {}], got {}", cfg.channels, shape_str(x.shape())));
+  NoGradGuard ng;
+  const IntKernels& K = *impl_->K;
+  const auto& layers = impl_->layers;
+  const size_t L = layers.size();
+  const int n = int(x.dim(0)), h = int(x.dim(1)), w = int(x.dim(2));
+  if (layer_seconds) layer_seconds->assign(L, 0.0);
+  // Two code buffers, alternating.
+  CodeBuf bufs[2];
+  int next_buf = 0;
+  auto t0 = Clock::now();
+  Act a;
+  a.f = x;
+  const ActQuant& a0 = q.acts[0];
+  if (a0.on && !a0.dynamic) {
+    if (layers[0].path == LayerPath::integer) {
+      CodeBuf& b = bufs[next_buf];
+      next_buf ^= 1;
+      b.shape(n, h, w, int(x.dim(3)), layers[0].pad);
+      b.fill_border(static_cast<int16_t>(a0.params.zero_point[0]));
+      quantize_into(K, x, a0.fmt, a0.params.scale[0], a0.params.zero_point[0], b);
+      a.codes = true;
+      a.buf = &b;
+      a.scale = a0.params.scale[0];
+      a.zp = a0.params.zero_point[0];
+    } else {
+      a.f = fake_quantize(x, a0.fmt, a0.params);
+    }
+  }
+  for (size_t i = 0; i < L; ++i) {
+    const auto& Ly = layers[i];
+    const ActQuant& ao = q.acts[i + 1];
+    const bool next_int = i + 1 < L && layers[i + 1].path == LayerPath::integer;
+    if (Ly.path == LayerPath::integer || Ly.path == LayerPath::dynamic) {
+      IntConvArgs c;
+      c.h = h, c.w = w, c.k = Ly.k, c.cs = Ly.cs, c.T = Ly.T;
+      c.cout = Ly.cout;
+      c.nvec_blocks = Ly.nvec, c.tail_vec = Ly.tail, c.ndot = Ly.ndot;
+      c.wpack = Ly.wpack.data();
+      c.wdot = Ly.wdot.data();
+      c.dotlen = Ly.dotlen;
+      c.wide = Ly.wide;
+      c.chunk = Ly.chunk;
+      std::vector<int32_t> beff;
+      std::vector<double> fscale;
+      Tensor outf;
+      CodeBuf* out = nullptr;
+      if (Ly.path == LayerPath::dynamic) {
+        // The input's own range, per tensor (the reference's dynamic quantisation).
+        QSR_CHECK(!a.codes, "integer engine: a dynamic-range conv after an integer one");
+        std::vector<float> lo, hi;
+        tensor_min_max(a.f, 1, lo, hi);
+        const QParams p = params_from_ranges(q.acts[i].fmt, lo, hi);
+        CodeBuf& b = bufs[next_buf];
+        next_buf ^= 1;
+        b.shape(n, h, w, Ly.cin, Ly.pad);
+        b.fill_border(static_cast<int16_t>(p.zero_point[0]));
+        quantize_into(K, a.f, q.acts[i].fmt, p.scale[0], p.zero_point[0], b);
+        a.codes = true;
+        a.buf = &b;
+        const int64_t zin = p.zero_point[0];
+        beff.assign(Ly.beff.size(), 0);
+        fscale.assign(Ly.beff.size(), 0);
+        for (int ch = 0; ch < Ly.cout; ++ch) {
+          beff[size_t(ch)] = static_cast<int32_t>(-zin * Ly.wsum[size_t(ch)]);
+          fscale[size_t(ch)] = double(p.scale[0]) * Ly.sw[size_t(ch)];
+        }
+        c.beff = beff.data();
+        c.float_out = true;
+        c.fscale = fscale.data();
+        c.fbias = Ly.fbias.data();
+        c.relu = Ly.act == Activation::relu;
+        outf = Tensor::empty({n, h, w, Ly.cout});
+      } else {
+        QSR_CHECK(a.codes, "integer engine: an integer conv without integer input");
+        c.beff = Ly.beff.data();
+        c.beff64 = Ly.beff64.data();
+        c.m0 = Ly.m0.data();
+        c.m0_32 = Ly.m0_32.data();
+        c.shift = Ly.shift.data();
+        c.zo = Ly.zo, c.lo = Ly.lo, c.hi = Ly.hi, c.away = Ly.away;
+        out = &bufs[next_buf];
+        next_buf ^= 1;
+        out->shape(n, h, w, Ly.cout, next_int ? layers[i + 1].pad : 0);
+        out->fill_border(static_cast<int16_t>(Ly.zo));
+        c.out_row = out->row;
+        c.out_cs = out->cs;
+      }
+      c.in_row = a.buf->row;
+      for (int b = 0; b < n; ++b) {
+        IntConvArgs cb = c;
+        cb.in = a.buf->image(b);
+        if (out) cb.out = out->interior(b);
+        if (cb.float_out) cb.outf = outf.f32() + int64_t(b) * h * w * Ly.cout;
+        parallel_for(h, [&](int64_t y0, int64_t y1) { K.conv_rows(cb, int(y0), int(y1)); },
+                     int64_t(w) * Ly.cout * Ly.k * Ly.k * Ly.cin);
+      }
+      if (Ly.path == LayerPath::dynamic) {
+        if (Ly.act == Activation::tanh) outf = qsr::tanh(Var(outf)).value();
+        a = Act{};
+        a.f = outf;
+      } else {
+        a.buf = out;
+        a.scale = ao.params.scale[0];
+        a.zp = ao.params.zero_point[0];
+        if (!next_int) {
+          a.f = dequantize_buf(*out, a.scale, a.zp);
+          a.codes = false;
+        }
+      }
+    } else {
+      QSR_CHECK(!a.codes, "integer engine: codes reached a float conv");
+      Tensor y;
+      if (Ly.path == LayerPath::float16) {
+        const ConvGeom g{n, h, w, Ly.cin, Ly.cout, Ly.k};
+        y = Tensor::empty({n, h, w, Ly.cout});
+        (void)g; // conv2d_forward_f16w(f32_kernels(), g, a.f.f32(), Ly.wf16.data(), Ly.bias.f32(), y.f32(), Ly.act == Activation::relu);
+        if (Ly.act == Activation::tanh) y = qsr::tanh(Var(y)).value();
+      } else {
+        y = float_layer(a.f, Ly.kernel, Ly.bias, Ly.act);
+      }
+      a = Act{};
+      if (ao.on && !ao.dynamic) {
+        if (next_int) {
+          CodeBuf& b = bufs[next_buf];
+          next_buf ^= 1;
+          b.shape(n, h, w, Ly.cout, layers[i + 1].pad);
+          b.fill_border(static_cast<int16_t>(ao.params.zero_point[0]));
+          quantize_into(K, y, ao.fmt, ao.params.scale[0], ao.params.zero_point[0], b);
+          a.codes = true;
+          a.buf = &b;
+          a.scale = ao.params.scale[0];
+          a.zp = ao.params.zero_point[0];
+        } else {
+          y = fake_quantize(y, ao.fmt, ao.params);
+        }
+      }
+      a.f = y;
+    }
+    if (i + 1 == L) a.f = pixel_shuffle(Var(a.f), cfg.scale).value();
+    if (layer_seconds) {
+      const auto t1 = Clock::now();
+      (*layer_seconds)[i] = std::chrono::duration<double>(t1 - t0).count();
+      t0 = t1;
+    }
+  }
+  return a.f;
+}
+
+}  // namespace qsr::quant

@@ -1,0 +1,65 @@
+// The native integer engine: a quantised model (quant/qmodel.h) lowered to integer
+// kernels (quant/kernels/int_kernels.h) that give exactly the codes of the reference
+// execution QuantModel::forward, but run as int16 pair-GEMMs with int32 accumulation.
+//
+// Lowering, per conv (QuantModel's own classification):
+//   integer  (integer weights, static quantised input and output): the input arrives as
+//            int16 codes in a zero-point-padded buffer; packed int16 weight pairs;
+//            bias and zero-point correction folded into one int32 per channel; fixed-point
+//            requantisation (multiplier and shift, the spec's rounding) with the ReLU as a
+//            clamp; codes written straight into the next conv's padded buffer. int32
+//            accumulators when lowering proves they cannot overflow, else int64 (`wide`).
+//   dynamic  (dynamic-range): the f32 input quantised to s8 from its own range per call,
+//            the same integer kernels, a float output stage (acc * s_in * s_w + bias).
+//   float16  weights packed as IEEE halves, converted with F16C in the conv's inner loop.
+//   float    f32 or bf16 weights, or integer weights without integer activations: the f32
+//            engine with the effective weights (as the reference).
+// The input image is quantised once onto a0's grid; the last conv's codes are dequantised
+// and moved by depth-to-space. Word lengths 2..16 all run on these kernels (codes are
+// int16); formats whose codes do not fit int16 (u16 activations) are refused at lowering
+// with an error that names the tensor (QuantModel::forward, `--simulate`, still runs them).
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "quant/kernels/int_kernels.h"
+#include "quant/qmodel.h"
+
+namespace qsr::quant {
+
+enum class LayerPath { integer, dynamic, float16, f32 };
+std::string layer_path_name(LayerPath p);
+
+struct IntLayerInfo {
+  LayerPath path = LayerPath::f32;
+  int k = 1, cin = 1, cout = 1;
+  bool wide = false;   // int64 accumulation
+  int acc_bits = 0;    // proved bound of the accumulator (sign included); 0 for float paths
+  std::string describe() const;  // e.g. "integer s8 x s8 -> int32 (19-bit bound), avx2 vpmaddwd"
+};
+
+class IntEngine {
+ public:
+  // Lowers `q` (copied) for the kernels of `isa` (default: the active ISA).
+  explicit IntEngine(const QuantModel& q);
+  IntEngine(const QuantModel& q, Isa isa);
+  ~IntEngine();
+  IntEngine(const IntEngine&) = delete;
+  IntEngine& operator=(const IntEngine&) = delete;
+
+  // [n, h, w, c] f32 -> [n, h*r, w*r, c], exactly QuantModel::forward for the integer and
+  // dynamic-range layers. Thread-safe. layer_seconds (optional): wall time per conv,
+  // the input quantisation counted in the first, the output stage in the last.
+  Tensor forward(const Tensor& x, std::vector<double>* layer_seconds = nullptr) const;
+  const QuantModel& model() const;
+  const std::vector<IntLayerInfo>& layers() const;
+  const IntKernels& kernels() const;
+  std::string describe() const;  // one line per conv
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace qsr::quant

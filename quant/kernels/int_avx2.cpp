@@ -1,0 +1,105 @@
+// The AVX2 integer kernels (compiled with -mavx2 -mfma -mf16c): int_impl.inc over 8 int32
+// lanes, vpmaddwd + vpaddd per int16 pair step.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "quant/kernels/int_kernels.h"
+#include "quant/spec.h"
+
+namespace qsr::quant::int_avx2 {
+
+struct V {
+  using I = __m256i;
+  using D = __m256i;
+  using M = __m256i;
+  using F = __m256;
+  static constexpr int W = 8;
+  static constexpr int MR16 = 6;   // 12 accumulators + 2 weight vectors + 1 broadcast
+  static constexpr int MR8 = 12;
+  static I zero() { return _mm256_setzero_si256(); }
+  static I load(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+  static I load8(const int16_t* p) { return load(p); }
+  static I bcast32(const int16_t* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+  }
+  static I set32(int32_t v) { return _mm256_set1_epi32(v); }
+  static I dp(I acc, I x, I w) { return _mm256_add_epi32(acc, _mm256_madd_epi16(x, w)); }
+  static I add32(I a, I b) { return _mm256_add_epi32(a, b); }
+  static D widen_lo(I v) { return _mm256_cvtepi32_epi64(_mm256_castsi256_si128(v)); }
+  static D widen_hi(I v) { return _mm256_cvtepi32_epi64(_mm256_extracti128_si256(v, 1)); }
+  static D mul32(D a, D b) { return _mm256_mul_epi32(a, b); }
+  static D add64(D a, D b) { return _mm256_add_epi64(a, b); }
+  static D sub64(D a, D b) { return _mm256_sub_epi64(a, b); }
+  static D and64(D a, D b) { return _mm256_and_si256(a, b); }
+  static D srlv64(D a, D s) { return _mm256_srlv_epi64(a, s); }
+  static D set64(int64_t v) { return _mm256_set1_epi64x(v); }
+  static D load64(const int64_t* p) { return load(p); }
+  static M gt64(D a, D b) { return _mm256_cmpgt_epi64(a, b); }
+  static M eq64(D a, D b) { return _mm256_cmpeq_epi64(a, b); }
+  static M m_and(M a, M b) { return _mm256_and_si256(a, b); }
+  static M m_or(M a, M b) { return _mm256_or_si256(a, b); }
+  static M m_not(M a) { return _mm256_xor_si256(a, _mm256_set1_epi32(-1)); }
+  static D inc(D y, M m) { return _mm256_sub_epi64(y, m); }  // m lanes are -1 or 0
+  static D sel(M m, D a, D b) { return _mm256_blendv_epi8(b, a, m); }
+  static I narrow(D lo, D hi) {
+    const __m256i idx = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
+    const __m256i l = _mm256_permutevar8x32_epi32(lo, idx), h = _mm256_permutevar8x32_epi32(hi, idx);
+    return _mm256_permute2x128_si256(l, h, 0x20);
+  }
+  static void store16(int16_t* p, I v, int n) {
+    const __m128i s = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    if (n == 8) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(p), s);
+    } else {
+      alignas(16) int16_t b[8];
+      _mm_store_si128(reinterpret_cast<__m128i*>(b), s);
+      std::copy(b, b + n, p);
+    }
+  }
+  static F to_float(I v, const double* sc) {
+    const __m128 lo = _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(v)), _mm256_loadu_pd(sc)));
+    const __m128 hi =
+        _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(v, 1)), _mm256_loadu_pd(sc + 4)));
+    return _mm256_set_m128(hi, lo);
+  }
+  static F fload(const float* p) { return _mm256_loadu_ps(p); }
+  static F fset1(float v) { return _mm256_set1_ps(v); }
+  static F fadd(F a, F b) { return _mm256_add_ps(a, b); }
+  static F fdiv(F a, F b) { return _mm256_div_ps(a, b); }
+  static F fmin(F a, F b) { return _mm256_min_ps(a, b); }
+  static F fmax(F a, F b) { return _mm256_max_ps(a, b); }
+  static F fmax0(F v) { return _mm256_max_ps(_mm256_setzero_ps(), v); }  // second operand on ties / NaN
+  static void fstore(float* p, F v, int n) {
+    if (n == 8) {
+      _mm256_storeu_ps(p, v);
+    } else {
+      alignas(32) float b[8];
+      _mm256_store_ps(b, v);
+      std::copy(b, b + n, p);
+    }
+  }
+  static I cvt(F r) { return _mm256_cvtps_epi32(r); }  // r holds integers
+  static F round_even(F v) { return _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static F round_away(F v) {
+    const F sign = _mm256_set1_ps(-0.f);
+    const F a = _mm256_andnot_ps(sign, v);
+    const F t = _mm256_round_ps(a, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    const F up = _mm256_cmp_ps(_mm256_sub_ps(a, t), _mm256_set1_ps(0.5f), _CMP_GE_OQ);
+    const F r = _mm256_add_ps(t, _mm256_and_ps(up, _mm256_set1_ps(1.f)));
+    return _mm256_or_ps(r, _mm256_and_ps(sign, v));
+  }
+  static F clamp_code(F r) {  // round_value: NaN -> 0, |r| <= 2^30
+    const F lim = _mm256_set1_ps(1073741824.f);
+    const F ord = _mm256_cmp_ps(r, r, _CMP_ORD_Q);
+    const F c = _mm256_min_ps(_mm256_max_ps(r, _mm256_sub_ps(_mm256_setzero_ps(), lim)), lim);
+    return _mm256_add_ps(_mm256_and_ps(c, ord), _mm256_setzero_ps());
+  }
+};
+
+#include "quant/kernels/int_impl.inc"
+
+}  // namespace qsr::quant::int_avx2

@@ -1,0 +1,106 @@
+// The AVX-512 integer kernels (compiled with AVX-512 F/BW/VL/DQ and VNNI): int_impl.inc
+// over 16 int32 lanes, one vpdpwssd per int16 pair step. The dispatcher picks this table
+// only on CPUs with AVX512-VNNI; other AVX-512 CPUs run the AVX2 table.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "quant/kernels/int_kernels.h"
+#include "quant/spec.h"
+
+namespace qsr::quant::int_avx512 {
+
+struct V {
+  using I = __m512i;
+  using D = __m512i;
+  using M = __mmask8;
+  using F = __m512;
+  static constexpr int W = 16;
+  static constexpr int MR16 = 12;
+  static constexpr int MR8 = 12;
+  static I zero() { return _mm512_setzero_si512(); }
+  static I load(const void* p) { return _mm512_loadu_si512(p); }
+  static I load8(const int16_t* p) {
+    return _mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+  static I bcast32(const int16_t* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+  }
+  static I set32(int32_t v) { return _mm512_set1_epi32(v); }
+  static I dp(I acc, I x, I w) { return _mm512_dpwssd_epi32(acc, x, w); }
+  static I add32(I a, I b) { return _mm512_add_epi32(a, b); }
+  static D widen_lo(I v) { return _mm512_cvtepi32_epi64(_mm512_castsi512_si256(v)); }
+  static D widen_hi(I v) { return _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(v, 1)); }
+  static D mul32(D a, D b) { return _mm512_mul_epi32(a, b); }
+  static D add64(D a, D b) { return _mm512_add_epi64(a, b); }
+  static D sub64(D a, D b) { return _mm512_sub_epi64(a, b); }
+  static D and64(D a, D b) { return _mm512_and_si512(a, b); }
+  static D srlv64(D a, D s) { return _mm512_srlv_epi64(a, s); }
+  static D set64(int64_t v) { return _mm512_set1_epi64(v); }
+  static D load64(const int64_t* p) { return load(p); }
+  static M gt64(D a, D b) { return _mm512_cmpgt_epi64_mask(a, b); }
+  static M eq64(D a, D b) { return _mm512_cmpeq_epi64_mask(a, b); }
+  static M m_and(M a, M b) { return M(a & b); }
+  static M m_or(M a, M b) { return M(a | b); }
+  static M m_not(M a) { return M(~a); }
+  static D inc(D y, M m) { return _mm512_mask_add_epi64(y, m, y, _mm512_set1_epi64(1)); }
+  static D sel(M m, D a, D b) { return _mm512_mask_blend_epi64(m, b, a); }
+  static I narrow(D lo, D hi) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(lo)), _mm512_cvtepi64_epi32(hi), 1);
+  }
+  static void store16(int16_t* p, I v, int n) {
+    const __m256i s = _mm512_cvtepi32_epi16(v);  // values are in int16 range
+    if (n == 16) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), s);
+    } else {
+      alignas(32) int16_t b[16];
+      _mm256_store_si256(reinterpret_cast<__m256i*>(b), s);
+      std::copy(b, b + n, p);
+    }
+  }
+  static F to_float(I v, const double* sc) {
+    const __m256 lo = _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(v)), _mm512_loadu_pd(sc)));
+    const __m256 hi =
+        _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(v, 1)), _mm512_loadu_pd(sc + 8)));
+    return _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
+  }
+  static F fload(const float* p) { return _mm512_loadu_ps(p); }
+  static F fset1(float v) { return _mm512_set1_ps(v); }
+  static F fadd(F a, F b) { return _mm512_add_ps(a, b); }
+  static F fdiv(F a, F b) { return _mm512_div_ps(a, b); }
+  static F fmin(F a, F b) { return _mm512_min_ps(a, b); }
+  static F fmax(F a, F b) { return _mm512_max_ps(a, b); }
+  static F fmax0(F v) { return _mm512_max_ps(_mm512_setzero_ps(), v); }  // second operand on ties / NaN
+  static void fstore(float* p, F v, int n) {
+    if (n == 16) {
+      _mm512_storeu_ps(p, v);
+    } else {
+      alignas(64) float b[16];
+      _mm512_store_ps(b, v);
+      std::copy(b, b + n, p);
+    }
+  }
+  static I cvt(F r) { return _mm512_cvtps_epi32(r); }
+  static F round_even(F v) { return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static F round_away(F v) {
+    const F a = _mm512_abs_ps(v);
+    const F t = _mm512_roundscale_ps(a, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    const __mmask16 up = _mm512_cmp_ps_mask(_mm512_sub_ps(a, t), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+    const F r = _mm512_mask_add_ps(t, up, t, _mm512_set1_ps(1.f));
+    const __m512i sign = _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(int32_t(0x80000000u)));
+    return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(r), sign));
+  }
+  static F clamp_code(F r) {
+    const F lim = _mm512_set1_ps(1073741824.f);
+    const __mmask16 ord = _mm512_cmp_ps_mask(r, r, _CMP_ORD_Q);
+    const F c = _mm512_min_ps(_mm512_max_ps(r, _mm512_sub_ps(_mm512_setzero_ps(), lim)), lim);
+    return _mm512_add_ps(_mm512_maskz_mov_ps(ord, c), _mm512_setzero_ps());
+  }
+};
+
+#include "quant/kernels/int_impl.inc"
+
+}  // namespace qsr::quant::int_avx512

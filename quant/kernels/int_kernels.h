@@ -1,0 +1,135 @@
+// Integer inference kernels of the native engine (quant/int_engine.h), one table per
+// instruction set like the f32 and fake-quant kernels: int_impl.inc is compiled for
+// AVX2 (int_avx2.cpp) and AVX-512 (int_avx512.cpp, vpdpwssd where the CPU has
+// AVX512-VNNI); int_scalar.cpp is an independent plain C++ implementation, the twin
+// every SIMD table is tested against bit for bit.
+//
+// Data. Activations live in int16 buffers of codes (every signed format up to 16
+// bits and every unsigned one up to 15 fits), NHWC, with a border of the consuming
+// conv's padding filled with the tensor's zero point (so a padded pixel contributes
+// (zp - zp) * w = 0, as the specification's zero padding of (code - zp)). Pixels are
+// `cs` int16 apart: the channel count rounded up to even, or 1 for a 1-channel tensor.
+//
+// Convolution as int16 pairs. A window row of a k x k conv is k*cs consecutive int16
+// (k pixels), so it is T = ceil(k*cs/2) consecutive int32 words, each a pair of codes.
+// Weights are packed per output-channel block of NR channels as
+//   wpack[cb][ky][t][NR][2]   (int16; zero for channels past cout and the pad element)
+// and one step multiplies the broadcast pair t of every pixel's window row with the
+// block's NR weight pairs: vpmaddwd (AVX2, AVX-512BW) or vpdpwssd (AVX512-VNNI) adds
+// x0*w0 + x1*w1 into an int32 lane per channel. The int16 x int16 products and their
+// pair sums are exact (|x*w| <= 2^15 * (2^15 - 1), the pair sum < 2^31; weights are
+// never -32768, which lowering checks), so there is no saturation to handle: the u8 x s8
+// pairs of vpmaddubsw, which saturate in int16 (255*127*2 > 32767), are not used. For a
+// 1-channel input (the first conv) the pairs run along the kernel row instead of the
+// channels, so that layer is one pair-GEMM too. Leftover channels past the last full
+// vector (the 9th of the last conv) are dot products over the window rows.
+//
+// Accumulators. int32 when lowering proved that no sum can leave int32 (the bound
+// max|code| * sum|w| over a channel's window, for the raw sum of codes, and
+// span * sum|w| + |bias| for the true accumulator); otherwise the conv runs `wide`:
+// chunks of `chunk` steps are summed in int32 (each chunk proved to fit) and the chunks
+// in int64, requantised with the specification's 128-bit rounding (quant/spec.h).
+//
+// Output stage per channel c: acc = raw + beff[c] (beff = bias code - zp_in * sum w),
+// then one of
+//   integer:  q = clamp(round(acc * m0 / 2^shift) + zo, lo, hi) (spec rounding rule),
+//             stored as int16 into the next buffer;
+//   float:    y = float(double(acc) * fscale[c]) + fbias[c], max(0, y) when relu
+//             (dynamic-range layers: fscale = s_in * s_w[c] in double, as the reference).
+// The rounding shift is exact in 64-bit lanes: acc * m0 is below 2^62 in magnitude
+// (|acc| < 2^31, m0 < 2^31); with B = 2^62, floor(p / 2^s) = ((p + B) >> s) - (B >> s)
+// as a logical shift of a non-negative number, and the remainder is (p + B) & (2^s - 1).
+// Shifts above 62 give 0 for every such product: lowering stores m0 = 0, shift 62.
+#pragma once
+#include <cstdint>
+
+#include "engine/cpu.h"
+
+namespace qsr::quant {
+
+// Output channels per block (two AVX2 vectors, one AVX-512 vector of int32).
+inline constexpr int kIntNR = 16;
+// Pixels per register tile: 6 with 16-channel blocks (12 accumulators on AVX2), 12 with 8.
+inline constexpr int kIntMR = 12;
+// Most leftover channels computed as dot products.
+inline constexpr int kIntDotMax = 2;
+
+struct IntConvArgs {
+  int h = 0, w = 0, k = 1;  // output (= input) rows and columns of one image, kernel size
+  int cs = 1;               // input channel stride (int16 per pixel)
+  int T = 1;                // int32 pair words per window row
+  int64_t in_row = 0;       // input buffer row stride (int16)
+  const int16_t* in = nullptr;  // input buffer at the padded image's corner (row 0, column 0 of the border)
+  int cout = 1;
+  int nvec_blocks = 0;      // channels [0, nvec_blocks*16) in 16-channel blocks, then
+  int tail_vec = 0;         // 0 or 8: channels [16*nvec_blocks, +8) as one 8-channel block
+  int ndot = 0;             // the last ndot channels as dot products
+  const int16_t* wpack = nullptr;  // blocks: 16-channel ones, then the 8-channel one
+  const int16_t* wdot = nullptr;   // ndot x k x dotlen int16: channel, kernel row, window row (zero padded)
+  int dotlen = 0;                  // window-row length of wdot, a multiple of 16
+
+  // wide: int32 chunks of `chunk` steps summed in int64 (see above).
+  bool wide = false;
+  int chunk = 0;
+
+  // Output stage (arrays of cout rounded up to 16, then kIntNR more, entries).
+  const int32_t* beff = nullptr;
+  const int64_t* beff64 = nullptr;  // wide: exact, as it may not fit int32
+  bool float_out = false;
+  // integer
+  const int64_t* m0 = nullptr;
+  const int64_t* shift = nullptr;   // <= 62
+  const int32_t* m0_32 = nullptr;   // m0 as int32 (the wide path's spec call)
+  int32_t zo = 0, lo = 0, hi = 0;
+  bool away = false;                // half_away, else half_even
+  int16_t* out = nullptr;           // output pixel (0, 0) of the image
+  int64_t out_row = 0;              // output row stride (int16)
+  int out_cs = 1;                   // output pixel stride (int16)
+  // float
+  const double* fscale = nullptr;
+  const float* fbias = nullptr;
+  bool relu = false;
+  float* outf = nullptr;            // output pixel (0, 0), cout floats per pixel, w*cout per row
+};
+
+struct IntQuantArgs {
+  const float* x = nullptr;  // NHWC f32, c channels per pixel, w pixels per row
+  int w = 0, c = 1;
+  float scale = 1;
+  int32_t zp = 0, qmin = 0, qmax = 0;
+  bool away = false;
+  int16_t* out = nullptr;    // pixel (0, 0) of the image's interior
+  int64_t out_row = 0;
+  int out_cs = 1;
+};
+
+struct IntKernels {
+  Isa isa;
+  const char* name;  // e.g. "avx2 vpmaddwd"
+  // Output rows [y0, y1) of one image.
+  void (*conv_rows)(const IntConvArgs& a, int y0, int y1);
+  // Rows [y0, y1) of an f32 image quantised to codes (spec: x / scale in IEEE single
+  // precision, round with the rule, + zp, clamp) into an int16 buffer.
+  void (*quantize_rows)(const IntQuantArgs& a, int y0, int y1);
+};
+
+// The table for an instruction set; qsr::Error when it is not compiled or not runnable.
+const IntKernels& int_kernels(Isa isa);
+// The active ISA's table (active_isa(), QSR_ISA).
+const IntKernels& int_kernels();
+
+#define QSR_INT_DECLARE                                   \
+  void conv_rows(const IntConvArgs& a, int y0, int y1); \
+  void quantize_rows(const IntQuantArgs& a, int y0, int y1);
+namespace int_scalar {
+QSR_INT_DECLARE
+}
+namespace int_avx2 {
+QSR_INT_DECLARE
+}
+namespace int_avx512 {
+QSR_INT_DECLARE
+}
+#undef QSR_INT_DECLARE
+
+}  // namespace qsr::quant

@@ -1,0 +1,201 @@
+// The native integer engine (quant/int_engine.h): its output equals the reference
+// execution QuantModel::forward bit for bit, for every mode and word length, on every
+// instruction set this machine runs, on random shapes with tails.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstring>
+
+#include "engine/cpu.h"
+#include "quant/int_engine.h"
+#include "quant/qmodel.h"
+#include "test_util.h"
+
+using namespace qsr;
+using namespace qsr::quant;
+
+namespace {
+
+// A smooth random image in [0, 1] with noise.
+Tensor image(uint64_t seed, int n, int h, int w) {
+  Rng r(seed);
+  Tensor t({n, h, w, 1});
+  for (int b = 0; b < n; ++b) {
+    const float fa = r.uniform(0.1f, 0.7f), fb = r.uniform(0.1f, 0.7f);
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x)
+        t.f32()[(int64_t(b) * h + y) * w + x] =
+            std::clamp(0.5f + 0.4f * std::sin(fa * x + fb * y) + r.uniform(-0.15f, 0.15f), 0.f, 1.f);
+  }
+  return t;
+}
+
+std::unique_ptr<Espcn> model(const EspcnConfig& cfg, uint64_t seed) {
+  auto m = std::make_unique<Espcn>(cfg);
+  m->init_orthogonal(seed);
+  Rng r(seed + 7);
+  for (auto& c : m->convs)
+    for (int64_t i = 0; i < c->bias.value().numel(); ++i) c->bias.value().f32()[i] = r.uniform(-0.05f, 0.1f);
+  return m;
+}
+
+QuantModel quantised(Espcn& m, const std::string& mode, bool per_channel = true, Rounding rr = Rounding::half_even,
+                     std::vector<int> layers = {}) {
+  QuantRequest req;
+  req.mode = mode;
+  req.per_channel = per_channel;
+  req.rounding = rr;
+  req.layers = std::move(layers);
+  QuantModel q(m, req);
+  if (q.needs_calibration()) {
+    std::vector<Tensor> calib;
+    for (uint64_t i = 0; i < 3; ++i) calib.push_back(image(900 + i, 1, 12, 14));
+    q.calibrate(calib);
+  }
+  return q;
+}
+
+// Bytes equal (so -0 vs +0 and NaN payloads count).
+bool identical(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() && std::memcmp(a.f32(), b.f32(), a.nbytes()) == 0;
+}
+
+int64_t mismatches(const Tensor& a, const Tensor& b) {
+  int64_t n = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) n += std::memcmp(a.f32() + i, b.f32() + i, 4) != 0;
+  return n;
+}
+
+// Every runnable ISA's engine against the reference on a few random inputs.
+void check_exact(const QuantModel& q, uint64_t seed, const std::string& what) {
+  Rng r(seed);
+  std::vector<Tensor> xs = {image(seed, 1, 1 + int(r.uniform() * 13), 1 + int(r.uniform() * 19)),
+                            image(seed + 1, 2, 7, 9), image(seed + 2, 1, 3, 2), image(seed + 3, 1, 16, 31)};
+  for (Isa isa : available_isas()) {
+    IntEngine e(q, isa);
+    for (const Tensor& x : xs) {
+      const Tensor ref = q.forward(x);
+      const Tensor got = e.forward(x);
+      INFO(what << " on " << isa_name(isa) << " (" << e.kernels().name << "), input " << shape_str(x.shape()) << ": "
+                << mismatches(ref, got) << " of " << ref.numel() << " values differ\n"
+                << e.describe());
+      REQUIRE(identical(ref, got));
+    }
+  }
+}
+
+std::vector<EspcnConfig> configs() {
+  std::vector<EspcnConfig> v;
+  EspcnConfig espcn;  // the real one: 5x5/64, 3x3/64, 3x3/32, 3x3/9 (16-blocks, 8-block + 1 dot)
+  v.push_back(espcn);
+  EspcnConfig a;  // x2: last conv 4 channels (8-block), odd widths
+  a.scale = 2;
+  a.features = {17, 7};  // 17: a 16-block + 1 dot; 7 channels: padded to 8 in the next conv's input
+  a.kernels = {3, 5, 3};
+  v.push_back(a);
+  EspcnConfig b;  // x3: 10 and 26 channels (8-block + 2 dots, 16-block + 8-block + 2 dots)
+  b.features = {26, 10};
+  b.kernels = {5, 1, 3};
+  v.push_back(b);
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("int engine: bit-exact with the reference for the PTQ modes", "[int]") {
+  const auto cfgs = configs();
+  const std::vector<std::string> modes = {"int8", "int16x8", "dynamic-range", "w8a8"};
+  for (size_t c = 0; c < cfgs.size(); ++c) {
+    auto m = model(cfgs[c], qsr_test::base_seed() + 10 * c);
+    for (const auto& mode : modes) {
+      const QuantModel q = quantised(*m, mode);
+      check_exact(q, qsr_test::base_seed() + 31 * c, mode + " on " + cfgs[c].describe());
+    }
+  }
+}
+
+TEST_CASE("int engine: bit-exact for word lengths 2..16, per tensor and per channel, both roundings", "[int]") {
+  EspcnConfig cfg;
+  cfg.scale = 2;
+  cfg.features = {20, 12};
+  cfg.kernels = {5, 3, 3};
+  auto m = model(cfg, qsr_test::base_seed() + 3);
+  const std::vector<std::pair<int, int>> wa = {{2, 2},  {3, 5},  {4, 4},   {5, 3},   {6, 8},  {8, 2},   {7, 12},
+                                               {12, 7}, {8, 16}, {16, 8},  {10, 10}, {13, 15}, {16, 16}, {2, 16}};
+  int k = 0;
+  for (auto [wb, ab] : wa) {
+    const std::string mode = "w" + std::to_string(wb) + "a" + std::to_string(ab);
+    const bool per_channel = k % 3 != 1;
+    const Rounding rr = k % 2 ? Rounding::half_away : Rounding::half_even;
+    const QuantModel q = quantised(*m, mode, per_channel, rr);
+    check_exact(q, qsr_test::base_seed() + 100 + k, mode + (per_channel ? " per-channel " : " per-tensor ") + rounding_name(rr));
+    ++k;
+  }
+}
+
+TEST_CASE("int engine: bit-exact for fixed point, layer subsets and float layers between integer ones", "[int]") {
+  EspcnConfig cfg;
+  cfg.scale = 3;
+  cfg.features = {16, 9};
+  cfg.kernels = {5, 3, 3};
+  auto m = model(cfg, qsr_test::base_seed() + 5);
+  for (const std::string mode : {"q4.4", "q2.6", "q6.10", "q3.13"})
+    check_exact(quantised(*m, mode), qsr_test::base_seed() + 200, mode);
+  check_exact(quantised(*m, "int8", true, Rounding::half_even, {0, 2}), qsr_test::base_seed() + 201, "int8 conv1,conv3");
+  check_exact(quantised(*m, "int16x8", true, Rounding::half_even, {1}), qsr_test::base_seed() + 202, "int16x8 conv2");
+  check_exact(quantised(*m, "dynamic-range", true, Rounding::half_even, {1, 2}), qsr_test::base_seed() + 203,
+              "dynamic-range conv2,conv3");
+  check_exact(quantised(*m, "a8"), qsr_test::base_seed() + 204, "a8 (float weights, quantised activations)");
+  check_exact(quantised(*m, "w6"), qsr_test::base_seed() + 205, "w6 (weights only)");
+  check_exact(quantised(*m, "bfloat16"), qsr_test::base_seed() + 206, "bfloat16");
+}
+
+TEST_CASE("int engine: lowering proves the accumulator width and goes to int64 only when needed", "[int]") {
+  EspcnConfig cfg;
+  cfg.scale = 2;
+  cfg.features = {32, 16};
+  cfg.kernels = {5, 3, 3};
+  auto m = model(cfg, qsr_test::base_seed() + 9);
+  {
+    IntEngine e(quantised(*m, "int8"));
+    for (const auto& l : e.layers()) {
+      CHECK(l.path == LayerPath::integer);
+      CHECK_FALSE(l.wide);
+      CHECK(l.acc_bits <= 31);
+    }
+  }
+  {
+    // 16-bit codes times 16-bit weights over 288 products: beyond int32, so int64, still exact.
+    const QuantModel q = quantised(*m, "w16a16");
+    IntEngine e(q);
+    bool any_wide = false;
+    for (const auto& l : e.layers()) any_wide |= l.wide;
+    CHECK(any_wide);
+    // The bound uses each channel's sum of |w| (the reference's worst case, every |w| at the maximum, is looser).
+    for (size_t i = 0; i < e.layers().size(); ++i) CHECK(e.layers()[i].acc_bits <= q.accumulator_bits_of(int(i)));
+  }
+  {
+    IntEngine e(quantised(*m, "dynamic-range"));
+    for (const auto& l : e.layers()) CHECK(l.path == LayerPath::dynamic);
+    IntEngine f(quantised(*m, "bfloat16"));
+    for (const auto& l : f.layers()) CHECK(l.path == LayerPath::f32);
+  }
+}
+
+TEST_CASE("int engine: refuses what it cannot run, with the reason", "[int]") {
+  EspcnConfig cfg;
+  cfg.scale = 2;
+  cfg.features = {8};
+  cfg.kernels = {3, 3};
+  auto m = model(cfg, qsr_test::base_seed() + 11);
+  QuantModel q = quantised(*m, "int8");
+  QuantModel u = q;
+  u.acts[1].fmt.is_signed = false;
+  u.acts[1].fmt.bits = 16;  // u16 codes do not fit int16
+  REQUIRE_THROWS_WITH(IntEngine(u), Catch::Contains("int16") && Catch::Contains("conv1"));
+  QuantModel nc = quantised(*m, "int8");
+  nc.acts[1].params = {};
+  REQUIRE_THROWS_WITH(IntEngine(nc), Catch::Contains("calibrated"));
+  IntEngine e(q);
+  REQUIRE_THROWS_WITH(e.forward(Tensor({1, 4, 4, 3})), Catch::Contains("input must be"));
+}
