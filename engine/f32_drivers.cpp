@@ -42,28 +42,50 @@ void pad_input(const ConvGeom& g, const float* x, float* xp) {
   }, prow);
 }
 
-void run_forward(const F32Kernels& K, const ConvGeom& g, const float* x, const float* wpack, const float* bias,
-                 float* y, bool relu) {
+// The forward conv of packed weights (float or half) with one row kernel per output row,
+// rows split across threads.
+template <class WT>
+using FwdRowKernel = void (*)(const ConvGeom&, const float*, int, const WT*, const float*, float*, bool);
+template <class WT>
+void run_forward(FwdRowKernel<WT> row, const ConvGeom& g, const float* x, const WT* wpack, const float* bias, float* y,
+                 bool relu) {
   // The kernel reads the unpadded input directly (borders are skipped inside it).
   const int64_t img = int64_t(g.h) * g.w * g.cin;
   parallel_for(int64_t(g.n) * g.h, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
       int64_t n = r / g.h, oy = r % g.h;
-      K.conv_fwd_row(g, x + n * img, static_cast<int>(oy), wpack, bias, y + r * g.w * g.cout, relu);
+      row(g, x + n * img, static_cast<int>(oy), wpack, bias, y + r * g.w * g.cout, relu);
     }
   }, int64_t(g.w) * g.rows() * g.cout);
 }
-}  // namespace
 
-void pack_conv_weights(const ConvGeom& g, const float* w, float* wpack) {
+// The bias as the kernels read it: g.cout_pad() values, zero beyond cout (and all zero when b is null).
+const float* padded_bias(const ConvGeom& g, const float* b) {
+  Scratch& s = scratch();
+  ensure(s.bias, g.cout_pad());
+  std::fill_n(s.bias.data(), g.cout_pad(), 0.f);
+  if (b) std::copy_n(b, g.cout, s.bias.data());
+  return s.bias.data();
+}
+
+void check_conv_kernel_size(const ConvGeom& g) {
+  QSR_CHECK(g.k % 2 == 1 && g.k >= 1, "conv2d: kernel size must be odd (got " + std::to_string(g.k) + ")");
+}
+
+// [cb][ky][kx*cin+ci][16] blocks of HWIO weights of any element type, zero beyond cout.
+template <class T>
+void pack_blocks(const ConvGeom& g, const T* w, T* wpack) {
   const int64_t R = g.rows();
   for (int cb = 0; cb < g.ncb(); ++cb)
     for (int64_t r = 0; r < R; ++r)
       for (int j = 0; j < kConvNR; ++j) {
         int co = cb * kConvNR + j;
-        wpack[(cb * R + r) * kConvNR + j] = co < g.cout ? w[r * g.cout + co] : 0.f;
+        wpack[(cb * R + r) * kConvNR + j] = co < g.cout ? w[r * g.cout + co] : T(0);  // T(0): +0 as float or half
       }
 }
+}  // namespace
+
+void pack_conv_weights(const ConvGeom& g, const float* w, float* wpack) { pack_blocks(g, w, wpack); }
 
 void pack_conv_weights_transposed(const ConvGeom& g, const float* w, float* wpack) {
   // The data-gradient conv has cin' = cout, cout' = cin and w'[ky][kx][co][ci] = w[k-1-ky][k-1-kx][ci][co].
@@ -87,10 +109,11 @@ namespace {
 // block's 16 channels again as columns [c][ky][kx*cin+ci], which conv_fwd_row reads for
 // the one or two channels it computes as dot products (cout 9 on AVX2).
 size_t packed_size(const ConvGeom& g) { return size_t(g.ncb() + 1) * g.rows() * kConvNR; }
-void pack_conv_tail_columns(const ConvGeom& g, float* wpack) {
+template <class T>
+void pack_conv_tail_columns(const ConvGeom& g, T* wpack) {
   const int64_t R = g.rows();
-  const float* last = wpack + int64_t(g.ncb() - 1) * R * kConvNR;
-  float* cols = wpack + int64_t(g.ncb()) * R * kConvNR;
+  const T* last = wpack + int64_t(g.ncb() - 1) * R * kConvNR;
+  T* cols = wpack + int64_t(g.ncb()) * R * kConvNR;
   for (int c = 0; c < kConvNR; ++c)
     for (int64_t r = 0; r < R; ++r) cols[c * R + r] = last[r * kConvNR + c];
 }
@@ -99,21 +122,28 @@ void pack_conv_tail_columns(const ConvGeom& g, float* wpack) {
 size_t packed_conv_weights_size(const ConvGeom& g) { return packed_size(g); }
 
 void pack_conv_weights_for_fwd(const ConvGeom& g, const float* w, float* wpack) {
-  pack_conv_weights(g, w, wpack);
+  pack_blocks(g, w, wpack);
+  pack_conv_tail_columns(g, wpack);
+}
+
+void pack_conv_weights_for_fwd_f16(const ConvGeom& g, const uint16_t* w, uint16_t* wpack) {
+  pack_blocks(g, w, wpack);
   pack_conv_tail_columns(g, wpack);
 }
 
 void conv2d_forward(const F32Kernels& K, const ConvGeom& g, const float* x, const float* w, const float* b, float* y,
                     bool relu) {
-  QSR_CHECK(g.k % 2 == 1 && g.k >= 1, "conv2d: kernel size must be odd (got " + std::to_string(g.k) + ")");
+  check_conv_kernel_size(g);
   Scratch& s = scratch();
   ensure(s.wpack, packed_size(g));
-  ensure(s.bias, g.cout_pad());
-  pack_conv_weights(g, w, s.wpack.data());
-  pack_conv_tail_columns(g, s.wpack.data());
-  std::fill_n(s.bias.data(), g.cout_pad(), 0.f);
-  if (b) std::copy_n(b, g.cout, s.bias.data());
-  run_forward(K, g, x, s.wpack.data(), s.bias.data(), y, relu);
+  pack_conv_weights_for_fwd(g, w, s.wpack.data());
+  run_forward(K.conv_fwd_row, g, x, s.wpack.data(), padded_bias(g, b), y, relu);
+}
+
+void conv2d_forward_f16w(const F32Kernels& K, const ConvGeom& g, const float* x, const uint16_t* wpack_f16,
+                         const float* b, float* y, bool relu) {
+  check_conv_kernel_size(g);
+  run_forward(K.conv_fwd_row_f16w, g, x, wpack_f16, padded_bias(g, b), y, relu);
 }
 
 void conv2d_backward_data(const F32Kernels& K, const ConvGeom& g, const float* gy, const float* w, float* gx) {
@@ -122,11 +152,9 @@ void conv2d_backward_data(const F32Kernels& K, const ConvGeom& g, const float* g
   t.cout = g.cin;
   Scratch& s = scratch();
   ensure(s.wpack, packed_size(t));
-  ensure(s.bias, t.cout_pad());
   pack_conv_weights_transposed(g, w, s.wpack.data());
   pack_conv_tail_columns(t, s.wpack.data());
-  std::fill_n(s.bias.data(), t.cout_pad(), 0.f);
-  run_forward(K, t, gy, s.wpack.data(), s.bias.data(), gx, false);
+  run_forward(K.conv_fwd_row, t, gy, s.wpack.data(), padded_bias(t, nullptr), gx, false);
 }
 
 void conv2d_backward_weights(const F32Kernels& K, const ConvGeom& g, const float* x, const float* gy, float* gw,

@@ -15,12 +15,20 @@ void pack_conv_weights(const ConvGeom& g, const float* w_hwio, float* wpack);
 // pack_conv_weights followed by the last block's channels as columns.
 size_t packed_conv_weights_size(const ConvGeom& g);
 void pack_conv_weights_for_fwd(const ConvGeom& g, const float* w_hwio, float* wpack);
+// The same buffer of IEEE half weights (bit patterns), packed_conv_weights_size(g) halves,
+// for conv2d_forward_f16w: float16 models pack once at load time and keep half weights.
+void pack_conv_weights_for_fwd_f16(const ConvGeom& g, const uint16_t* w_hwio_f16, uint16_t* wpack);
 // Same for the data-gradient conv: kernel flipped in space, cin and cout swapped.
 void pack_conv_weights_transposed(const ConvGeom& g, const float* w_hwio, float* wpack);
 
 // y = conv(x, w) + b, optionally followed by relu. b may be null.
 void conv2d_forward(const F32Kernels& K, const ConvGeom& g, const float* x, const float* w, const float* b, float* y,
                     bool relu = false);
+// conv2d_forward (the direct algorithm) with half weights already packed by
+// pack_conv_weights_for_fwd_f16, widened to float in the kernel (conv_fwd_row_f16w): the
+// same bits as conv2d_forward on the weights f16_to_f32(w). b may be null.
+void conv2d_forward_f16w(const F32Kernels& K, const ConvGeom& g, const float* x, const uint16_t* wpack_f16,
+                         const float* b, float* y, bool relu = false);
 void conv2d_backward_data(const F32Kernels& K, const ConvGeom& g, const float* gy, const float* w, float* gx);
 // Overwrites gw (HWIO) and, when not null, gb.
 void conv2d_backward_weights(const F32Kernels& K, const ConvGeom& g, const float* x, const float* gy, float* gw,

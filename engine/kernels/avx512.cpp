@@ -10,9 +10,14 @@ struct V {
   using T = __m512;
   static constexpr int W = 16;
   static T load(const float* p) { return _mm512_loadu_ps(p); }
+  static T loadh(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+  static float h2f(uint16_t h) { return _cvtsh_ss(h); }
   static void store(float* p, T v) { _mm512_storeu_ps(p, v); }
   static T bcast(const float* p) { return _mm512_set1_ps(*p); }
   static T fma(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
+  static float fmas(float a, float b, float c) {
+    return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)));
+  }
   static T zero() { return _mm512_setzero_ps(); }
   static T add(T a, T b) { return _mm512_add_ps(a, b); }
   static float hsum(T v) { return _mm512_reduce_add_ps(v); }
