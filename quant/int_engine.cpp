@@ -42,7 +42,6 @@ std::string IntLayerInfo::describe() const {
 
 namespace {
 
-constexpr bool kHaveF16w = false;
 constexpr int64_t kI32Max = std::numeric_limits<int32_t>::max();
 
 Activation act_of_layer(const EspcnConfig& cfg, size_t i) {
@@ -282,7 +281,7 @@ void IntEngine::Impl::lower() {
     L.act = act_of_layer(q.cfg, i);
     L.path = q.integer_layer(int(i))                           ? LayerPath::integer
              : q.dynamic_layer(int(i))                         ? LayerPath::dynamic
-             : q.weights[i].kind == WeightKind::f16 && kHaveF16w ? LayerPath::float16
+             : q.weights[i].kind == WeightKind::f16 ? LayerPath::float16
                                                                : LayerPath::f32;
     if (L.path == LayerPath::integer || L.path == LayerPath::dynamic) {
       lower_integer(i, L);
@@ -290,7 +289,7 @@ void IntEngine::Impl::lower() {
       const ConvGeom g{1, 1, 1, L.cin, L.cout, L.k};
       L.wf16.assign(packed_conv_weights_size(g), 0);
       const Tensor& codes = q.weights[i].codes;
-      (void)g; (void)codes; // pack_conv_weights_for_fwd_f16(g, reinterpret_cast<const uint16_t*>(codes.data<half_bits>()), L.wf16.data());
+      pack_conv_weights_for_fwd_f16(g, reinterpret_cast<const uint16_t*>(codes.data<half_bits>()), L.wf16.data());
       L.bias = q.biases[i];
     } else {
       L.kernel = q.effective_kernel(int(i));
@@ -503,7 +502,7 @@ Tensor IntEngine::forward(const Tensor& x, std::vector<double>* layer_seconds) c
       if (Ly.path == LayerPath::float16) {
         const ConvGeom g{n, h, w, Ly.cin, Ly.cout, Ly.k};
         y = Tensor::empty({n, h, w, Ly.cout});
-        (void)g; // conv2d_forward_f16w(f32_kernels(), g, a.f.f32(), Ly.wf16.data(), Ly.bias.f32(), y.f32(), Ly.act == Activation::relu);
+        conv2d_forward_f16w(f32_kernels(), g, a.f.f32(), Ly.wf16.data(), Ly.bias.f32(), y.f32(), Ly.act == Activation::relu);
         if (Ly.act == Activation::tanh) y = qsr::tanh(Var(y)).value();
       } else {
         y = float_layer(a.f, Ly.kernel, Ly.bias, Ly.act);

@@ -104,7 +104,7 @@ std::vector<EspcnConfig> configs() {
 
 TEST_CASE("int engine: bit-exact with the reference for the PTQ modes", "[int]") {
   const auto cfgs = configs();
-  const std::vector<std::string> modes = {"int8", "int16x8", "dynamic-range", "w8a8"};
+  const std::vector<std::string> modes = {"int8", "int16x8", "dynamic-range", "w8a8", "float16"};
   for (size_t c = 0; c < cfgs.size(); ++c) {
     auto m = model(cfgs[c], qsr_test::base_seed() + 10 * c);
     for (const auto& mode : modes) {

@@ -25,6 +25,7 @@
 #include "quant/gptq.h"
 #include "quant/qat.h"
 #include "quant/qmodel.h"
+#include "tools/run_cmds.h"
 
 #ifndef QSR_VERSION
 #define QSR_VERSION "0.0.0"
@@ -367,28 +368,6 @@ std::string resolve_model(const std::string& given, int scale) {
                           kPretrained, QSR_SOURCE_DIR));
 }
 
-// A float or quantised checkpoint, ready to run.
-struct LoadedNet {
-  std::unique_ptr<Espcn> fmodel;
-  std::shared_ptr<quant::QuantModel> qmodel;
-  Network net;
-};
-
-LoadedNet load_network(const std::string& path) {
-  LoadedNet l;
-  if (quant::is_quant_checkpoint(path)) {
-    l.qmodel = std::make_shared<quant::QuantModel>(quant::load_quant_model(path));
-    l.net.cfg = l.qmodel->cfg;
-    l.net.tile_invariant = l.qmodel->tile_invariant();
-    auto q = l.qmodel;
-    l.net.forward = [q](const Tensor& x) { return q->forward(x); };
-  } else {
-    l.fmodel = load_model(path);
-    l.net = network_of(*l.fmodel);
-  }
-  return l;
-}
-
 int cmd_info_model(const std::string& path) {
   if (quant::is_quant_checkpoint(path)) {
     fmt::print("{}: {}\n", path, quant::load_quant_model(path).describe());
@@ -463,8 +442,8 @@ int cmd_quantize(QuantizeArgs a) {
 }
 
 int cmd_eval(const std::string& model_path, const std::string& data, const std::string& protocol, int scale, bool all,
-             bool json, int tile) {
-  LoadedNet ln = load_network(resolve_model(model_path, scale));
+             bool json, int tile, bool simulate) {
+  cli::LoadedNet ln = cli::load_network(resolve_model(model_path, scale), simulate);
   const int r = ln.net.cfg.scale;
   QSR_CHECK(scale == 0 || scale == r, fmt::format("--scale {} does not match the model's scale {}", scale, r));
   EvalOptions eo;
@@ -489,8 +468,8 @@ int cmd_eval(const std::string& model_path, const std::string& data, const std::
   return 0;
 }
 
-int cmd_upscale(const std::string& model_path, const std::string& in, const std::string& out, int tile) {
-  LoadedNet ln = load_network(resolve_model(model_path, 0));
+int cmd_upscale(const std::string& model_path, const std::string& in, const std::string& out, int tile, bool simulate) {
+  cli::LoadedNet ln = cli::load_network(resolve_model(model_path, 0), simulate);
   Image im = load_image(in);
   auto t = Clock::now();
   Image up = upscale_image(ln.net, im, tile);
@@ -585,6 +564,34 @@ int main(int argc, char** argv) {
   upscale->add_option("input", up_in, "input image")->required();
   upscale->add_option("output", up_out, "output PNG")->required();
   upscale->add_option("--tile", tile, "low-res tile size (0: whole image); the result does not depend on it")->check(CLI::NonNegativeNumber);
+  bool simulate = false;
+  const char* simulate_help =
+      "quantised models: run the reference execution (quant/qmodel.h) instead of the integer engine (the default); "
+      "both give the same numbers (qsr verify checks it), the engine much faster";
+  eval->add_flag("--simulate", simulate, simulate_help);
+  upscale->add_flag("--simulate", simulate, simulate_help);
+
+  cli::BenchArgs ba;
+  auto* bench = app.add_subcommand("bench", "time a float or quantised checkpoint on one frame: median of repeated runs after warm-up");
+  bench->add_option("--model", ba.model, "checkpoint (.safetensors): float models run on the f32 engine, quantised ones on the integer engine")
+      ->required();
+  bench->add_option("--size", ba.size, "low-res frame size WxH (default 640x360, a 1920x1080 output at x3)");
+  bench->add_option("--runs", ba.runs, "timed runs; the median is reported (default 10)")->check(CLI::Range(1, 100000));
+  bench->add_option("--warmup", ba.warmup, "untimed runs first (default 2)")->check(CLI::Range(0, 100000));
+  bench->add_flag("--layers", ba.layers, "also time each conv (integer engine)");
+  bench->add_flag("--json", ba.json, "print one JSON object: model, mode, engine, isa, threads, size, runs, median_ms, min_ms, macs, gmacs (GMAC/s), [layers]");
+  bench->add_flag("--simulate", simulate, simulate_help);
+
+  cli::VerifyArgs va;
+  auto* verify = app.add_subcommand("verify",
+                                    "check that a quantised model's integer engine gives exactly the reference execution's "
+                                    "numbers, on random inputs and on images; exit status 1 on any mismatch");
+  verify->add_option("model", va.model, "quantised checkpoint (.safetensors)")->required();
+  verify->add_option("--data", va.data, "also a folder of images (a BSDS500 root uses images/train), fed as the y protocol's low-res inputs");
+  verify->add_option("--images", va.images, "at most this many images of --data (default 8)")->check(CLI::PositiveNumber);
+  verify->add_option("--random", va.random, "random inputs of assorted sizes, 1x1 to 100x100 (default 6)")->check(CLI::NonNegativeNumber);
+  verify->add_option("--seed", va.seed, "seed of the random inputs");
+  verify->add_flag("--json", va.json, "print one JSON object (per input: values, mismatches, max_code_diff, max_abs_diff; totals; exact)");
 
   QuantizeArgs qa;
   auto* quantize = app.add_subcommand("quantize", "post-training quantisation of a float model (any mode, word length and layer set)");
@@ -630,9 +637,14 @@ int main(int argc, char** argv) {
       for (int i = 0; i < argc; ++i) cl += (i ? " " : "") + std::string(argv[i]);
       return cmd_train(ta, cl);
     }
-    if (*eval) return cmd_eval(model_path, eval_data, eval_protocol, eval_scale, eval_all, eval_json, tile);
+    if (*eval) return cmd_eval(model_path, eval_data, eval_protocol, eval_scale, eval_all, eval_json, tile, simulate);
     if (*quantize) return cmd_quantize(qa);
-    if (*upscale) return cmd_upscale(model_path, up_in, up_out, tile);
+    if (*upscale) return cmd_upscale(model_path, up_in, up_out, tile, simulate);
+    if (*bench) {
+      ba.simulate = simulate;
+      return cli::cmd_bench(ba);
+    }
+    if (*verify) return cli::cmd_verify(va);
   } catch (const std::exception& e) {
     fmt::print(stderr, "qsr: error: {}\n", e.what());
     return 1;

@@ -1,0 +1,225 @@
+// qsr bench, qsr verify and the network loading every command shares (run_cmds.h).
+#include "tools/run_cmds.h"
+
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <regex>
+
+#include "engine/autograd.h"
+#include "engine/cpu.h"
+#include "engine/parallel.h"
+#include "engine/random.h"
+#include "models/checkpoint.h"
+
+namespace qsr::cli {
+
+using Clock = std::chrono::steady_clock;
+using json = nlohmann::json;
+
+std::string LoadedNet::engine_name() const {
+  if (engine) return fmt::format("integer ({})", engine->kernels().name);
+  if (qmodel) return "simulation";
+  return "f32";
+}
+
+LoadedNet load_network(const std::string& path, bool simulate) {
+  LoadedNet l;
+  if (quant::is_quant_checkpoint(path)) {
+    l.qmodel = std::make_shared<quant::QuantModel>(quant::load_quant_model(path));
+    l.net.cfg = l.qmodel->cfg;
+    l.net.tile_invariant = l.qmodel->tile_invariant();
+    if (simulate) {
+      auto q = l.qmodel;
+      l.net.forward = [q](const Tensor& x) { return q->forward(x); };
+    } else {
+      l.engine = std::make_shared<quant::IntEngine>(*l.qmodel);
+      auto e = l.engine;
+      l.net.forward = [e](const Tensor& x) { return e->forward(x); };
+    }
+  } else {
+    l.fmodel = load_model(path);
+    l.net = network_of(*l.fmodel);
+  }
+  return l;
+}
+
+namespace {
+
+// A smooth random image in [0, 1] with noise (what a photo's luma looks like to the kernels).
+Tensor test_image(uint64_t seed, int h, int w, int c) {
+  Rng r(seed);
+  Tensor t({1, h, w, c});
+  const float fa = r.uniform(0.05f, 0.5f), fb = r.uniform(0.05f, 0.5f);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x)
+      for (int ch = 0; ch < c; ++ch)
+        t.f32()[(int64_t(y) * w + x) * c + ch] =
+            std::clamp(0.5f + 0.35f * std::sin(fa * x + fb * y + ch) + r.uniform(-0.1f, 0.1f), 0.f, 1.f);
+  return t;
+}
+
+void parse_size(const std::string& s, int& w, int& h) {
+  std::smatch m;
+  QSR_CHECK(std::regex_match(s, m, std::regex("(\\d{1,5})x(\\d{1,5})")),
+            "bad --size '" + s + "': expected WIDTHxHEIGHT, e.g. 640x360");
+  w = std::stoi(m[1]);
+  h = std::stoi(m[2]);
+  QSR_CHECK(w >= 1 && h >= 1, "bad --size '" + s + "': width and height must be positive");
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+}  // namespace
+
+int cmd_bench(const BenchArgs& a) {
+  int w = 0, h = 0;
+  parse_size(a.size, w, h);
+  QSR_CHECK(a.runs >= 1, "--runs must be at least 1");
+  LoadedNet ln = load_network(a.model, a.simulate);
+  QSR_CHECK(!a.layers || ln.engine, "--layers times the integer engine's convs: give a quantised model without --simulate");
+  const Tensor x = test_image(1337, h, w, ln.net.cfg.channels);
+  NoGradGuard ng;
+  for (int i = 0; i < a.warmup; ++i) (void)ln.net.forward(x);
+  std::vector<double> times;
+  std::vector<std::vector<double>> per_layer;
+  for (int i = 0; i < a.runs; ++i) {
+    std::vector<double> ls;
+    const auto t = Clock::now();
+    const Tensor y = ln.engine && a.layers ? ln.engine->forward(x, &ls) : ln.net.forward(x);
+    times.push_back(std::chrono::duration<double>(Clock::now() - t).count());
+    if (a.layers) per_layer.push_back(ls);
+    QSR_CHECK(y.numel() > 0 && std::isfinite(y.f32()[0]), "bench: the output is not finite");
+  }
+  const double med = median(times), mn = *std::min_element(times.begin(), times.end());
+  const int64_t macs = ln.net.cfg.macs_per_lr_pixel() * int64_t(w) * h;
+  const std::string isa = ln.engine ? ln.engine->kernels().name : isa_name(active_isa());
+  const std::string mode = ln.qmodel ? ln.qmodel->mode : "f32";
+  json j;
+  j["model"] = a.model;
+  j["mode"] = mode;
+  j["engine"] = ln.engine ? "integer" : ln.qmodel ? "simulation" : "f32";
+  j["isa"] = isa;
+  j["threads"] = num_threads();
+  j["size"] = fmt::format("{}x{}", w, h);
+  j["runs"] = a.runs;
+  j["warmup"] = a.warmup;
+  j["median_ms"] = med * 1e3;
+  j["min_ms"] = mn * 1e3;
+  j["macs"] = macs;
+  j["gmacs"] = double(macs) / med * 1e-9;
+  if (a.layers) {
+    const auto& infos = ln.engine->layers();
+    const EspcnConfig& cfg = ln.net.cfg;
+    json ls = json::array();
+    for (size_t i = 0; i < infos.size(); ++i) {
+      std::vector<double> t;
+      for (const auto& r : per_layer) t.push_back(r[i]);
+      const double lm = median(t);
+      const int64_t lmacs = int64_t(infos[i].k) * infos[i].k * infos[i].cin * infos[i].cout * w * h;
+      ls.push_back({{"name", fmt::format("conv{}", i + 1)},
+                    {"path", quant::layer_path_name(infos[i].path)},
+                    {"kernel", infos[i].describe()},
+                    {"median_ms", lm * 1e3},
+                    {"macs", lmacs},
+                    {"gmacs", double(lmacs) / lm * 1e-9}});
+    }
+    (void)cfg;
+    j["layers"] = ls;
+  }
+  if (a.json) {
+    fmt::print("{}\n", j.dump());
+    return 0;
+  }
+  fmt::print("{}: {} on the {} engine ({}), {} thread(s), {}x{} low-res\n", a.model, mode, j["engine"].get<std::string>(),
+             isa, num_threads(), w, h);
+  fmt::print("  median {:.2f} ms, min {:.2f} ms over {} runs ({} warm-up); {:.2f} GMAC/s ({:.3f} GMAC per frame)\n",
+             med * 1e3, mn * 1e3, a.runs, a.warmup, double(macs) / med * 1e-9, double(macs) * 1e-9);
+  if (a.layers)
+    for (const auto& l : j["layers"])
+      fmt::print("  {:<6s} {:>8.2f} ms {:>7.2f} GMAC/s  {}\n", l["name"].get<std::string>(), l["median_ms"].get<double>(),
+                 l["gmacs"].get<double>(), l["kernel"].get<std::string>());
+  return 0;
+}
+
+int cmd_verify(const VerifyArgs& a) {
+  QSR_CHECK(quant::is_quant_checkpoint(a.model),
+            a.model + " is a float model: verify compares a quantised model's integer engine with its reference execution");
+  const quant::QuantModel q = quant::load_quant_model(a.model);
+  const quant::IntEngine e(q);
+  const quant::ActQuant& out = q.acts.back();
+  const bool codes = out.on && !out.dynamic;
+  struct Input {
+    std::string name;
+    Tensor x;
+  };
+  std::vector<Input> inputs;
+  Rng r(a.seed);
+  const int sizes[][2] = {{1, 1}, {3, 5}, {37, 23}, {64, 48}, {130, 17}, {100, 100}};
+  for (int i = 0; i < a.random; ++i) {
+    const int w = sizes[i % 6][0], h = sizes[i % 6][1];
+    inputs.push_back({fmt::format("random {}x{}", w, h), test_image(r.next_u64(), h, w, q.cfg.channels)});
+  }
+  if (!a.data.empty()) {
+    const std::vector<Tensor> xs = quant::calibration_inputs(a.data, q.cfg.scale, a.images);
+    for (size_t i = 0; i < xs.size(); ++i)
+      inputs.push_back({fmt::format("{} image {} ({}x{})", a.data, i + 1, xs[i].dim(2), xs[i].dim(1)), xs[i]});
+  }
+  int64_t total = 0, bad = 0, worst_code = 0;
+  double worst_abs = 0;
+  json rows = json::array();
+  for (const Input& in : inputs) {
+    const Tensor ref = q.forward(in.x), got = e.forward(in.x);
+    QSR_CHECK(ref.shape() == got.shape(), "verify: output shapes differ");
+    int64_t n = 0, maxc = 0;
+    double maxa = 0;
+    for (int64_t i = 0; i < ref.numel(); ++i) {
+      const float u = ref.f32()[i], v = got.f32()[i];
+      if (std::memcmp(&u, &v, 4) == 0) continue;
+      ++n;
+      maxa = std::max(maxa, double(std::fabs(u - v)));
+      if (codes)
+        maxc = std::max<int64_t>(maxc, std::llabs(int64_t(quantize_value(u, out.params.scale[0], out.params.zero_point[0], out.fmt)) -
+                                                  quantize_value(v, out.params.scale[0], out.params.zero_point[0], out.fmt)));
+    }
+    total += ref.numel();
+    bad += n;
+    worst_code = std::max(worst_code, maxc);
+    worst_abs = std::max(worst_abs, maxa);
+    rows.push_back({{"input", in.name}, {"values", ref.numel()}, {"mismatches", n}, {"max_code_diff", maxc}, {"max_abs_diff", maxa}});
+    if (!a.json)
+      fmt::print("{:<48s} {:>9} values  {:>7} mismatches{}\n", in.name, ref.numel(), n,
+                 n ? fmt::format("  (max code difference {}, max |difference| {:.3g})", maxc, maxa) : "");
+  }
+  if (a.json) {
+    fmt::print("{}\n", json{{"model", a.model},
+                            {"mode", q.mode},
+                            {"kernels", e.kernels().name},
+                            {"inputs", rows},
+                            {"values", total},
+                            {"mismatches", bad},
+                            {"max_code_diff", worst_code},
+                            {"max_abs_diff", worst_abs},
+                            {"exact", bad == 0}}
+                           .dump());
+  } else {
+    fmt::print("{}", e.describe());
+    if (bad == 0)
+      fmt::print("verify: {} inputs, {} values: the integer engine ({}) equals the reference execution bit for bit\n",
+                 inputs.size(), total, e.kernels().name);
+    else
+      fmt::print("verify: {} inputs, {} values: {} MISMATCHES (max code difference {}, max |difference| {:.3g})\n",
+                 inputs.size(), total, bad, worst_code, worst_abs);
+  }
+  return bad == 0 ? 0 : 1;
+}
+
+}  // namespace qsr::cli
