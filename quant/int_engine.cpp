@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <atomic>
 #include <mutex>
 
 #include "engine/autograd.h"
@@ -17,6 +18,10 @@
 #include "quant/observer.h"
 
 namespace qsr::quant {
+
+namespace {
+std::atomic<int> g_min_requant{0};
+}  // namespace
 
 std::string layer_path_name(LayerPath p) {
   switch (p) {
@@ -28,12 +33,14 @@ std::string layer_path_name(LayerPath p) {
   return "?";
 }
 
+void set_min_requant_path(int rq) { g_min_requant.store(std::clamp(rq, 0, 2)); }
+
 std::string IntLayerInfo::describe() const {
   switch (path) {
     case LayerPath::integer:
     case LayerPath::dynamic:
-      return fmt::format("{} {}x{} {}->{}: int16 pairs, {} accumulators ({}-bit bound)", layer_path_name(path), k, k, cin,
-                         cout, wide ? "int64" : "int32", acc_bits);
+      return fmt::format("{} {}x{} {}->{}: int16 pairs, {} accumulators ({}-bit bound), {} requantisation",
+                         layer_path_name(path), k, k, cin, cout, wide ? "int64" : "int32", acc_bits, requant);
     case LayerPath::float16: return fmt::format("float16 {}x{} {}->{}: f16 weights, F16C in the inner loop", k, k, cin, cout);
     case LayerPath::f32: return fmt::format("f32 {}x{} {}->{}: f32 engine", k, k, cin, cout);
   }
@@ -70,37 +77,39 @@ int bits_of(double bound) {
 // border of `pad` pixels (and one more column) and a tail that tiles may read past the end.
 struct CodeBuf {
   int n = 0, h = 0, w = 0, c = 0, cs = 1, pad = 0;
-  int64_t row = 0, img = 0;
-  std::vector<int16_t> data;
+  int64_t row = 0, img = 0, size = 0, cap = 0;
+  std::unique_ptr<int16_t[]> data;  // uninitialised: the producer writes the interior, fill_border the rest
   void shape(int n_, int h_, int w_, int c_, int pad_) {
     n = n_, h = h_, w = w_, c = c_, pad = pad_;
     cs = c == 1 ? 1 : (c + 1) / 2 * 2;
     row = int64_t(w + 2 * pad + 1) * cs;
     img = int64_t(h + 2 * pad) * row;
     const int64_t slack = int64_t(kIntMR + 8) * cs + 2 * row + 64;
-    const size_t need = size_t(n * img + slack);
-    if (data.size() != need) data.assign(need, 0);
+    size = n * img + slack;
+    if (size > cap) {
+      data.reset(new int16_t[size_t(size)]);
+      cap = size;
+    }
   }
-  int16_t* image(int b) { return data.data() + b * img; }                   // the padded image's corner
+  int16_t* image(int b) { return data.get() + b * img; }  // the padded image's corner
   int16_t* interior(int b) { return image(b) + pad * row + int64_t(pad) * cs; }
   // The border, the padding channel and the tail hold the zero point.
   void fill_border(int16_t zp) {
-    if (cs != c || pad > 0) {
-      if (cs != c) {
-        std::fill(data.begin(), data.end(), zp);
-        return;
-      }
-      for (int b = 0; b < n; ++b) {
-        int16_t* im = image(b);
-        std::fill(im, im + pad * row, zp);
-        std::fill(im + (pad + h) * row, im + img, zp);
-        for (int y = pad; y < pad + h; ++y) {
-          std::fill(im + y * row, im + y * row + int64_t(pad) * cs, zp);
-          std::fill(im + y * row + int64_t(pad + w) * cs, im + (y + 1) * row, zp);
-        }
+    int16_t* d = data.get();
+    if (cs != c) {
+      std::fill(d, d + size, zp);
+      return;
+    }
+    for (int b = 0; b < n; ++b) {
+      int16_t* im = image(b);
+      std::fill(im, im + pad * row, zp);
+      std::fill(im + (pad + h) * row, im + img, zp);
+      for (int y = pad; y < pad + h; ++y) {
+        std::fill(im + y * row, im + y * row + int64_t(pad) * cs, zp);
+        std::fill(im + y * row + int64_t(pad + w) * cs, im + (y + 1) * row, zp);
       }
     }
-    std::fill(data.begin() + n * img, data.end(), zp);
+    std::fill(d + n * img, d + size, zp);
   }
 };
 
@@ -118,7 +127,9 @@ struct IntEngine::Impl {
     std::vector<int64_t> wsum;  // sum of the weight codes per channel (zero-point correction)
     std::vector<int32_t> beff, m0_32;
     std::vector<int64_t> beff64;  // wide layers
-    std::vector<int64_t> m0, shift;
+    std::vector<int64_t> m0, shift, bshift, half;
+    std::vector<double> mscale;
+    int rq = 2;
     std::vector<double> sw;      // weight scale per channel (dynamic)
     std::vector<float> fbias;    // float bias, padded (dynamic)
     bool wide = false;
@@ -131,7 +142,11 @@ struct IntEngine::Impl {
   };
   std::vector<Layer> layers;
   std::vector<IntLayerInfo> infos;
+  // The workspace of forward(), kept between calls (no page faults on every frame); forward
+  // holds the lock while it runs.
   mutable std::mutex mu;
+  mutable CodeBuf bufs[2];
+  mutable std::vector<Tensor> fbufs;  // per conv: a dynamic-range conv's f32 output
 
   void lower();
   void lower_integer(size_t i, Layer& L);
@@ -213,7 +228,7 @@ void IntEngine::Impl::lower_integer(size_t i, Layer& L) {
   L.sw.assign(cpad, 0);
   L.fbias.assign(cpad, 0);
   const float* bias = q.biases[i].f32();
-  double worst = 0;
+  double worst = 0, ybound = 0;
   bool fits = true;
   if (L.path == LayerPath::dynamic) {
     // s8 affine input of any zero point in [qmin, qmax]: |code| <= xabs, |code - zp| <= qmax - qmin.
@@ -244,6 +259,7 @@ void IntEngine::Impl::lower_integer(size_t i, Layer& L) {
       L.m0_32[size_t(c)] = m.m0;
       L.m0[size_t(c)] = m.m0;
       L.shift[size_t(c)] = m.m0 == 0 ? 62 : m.shift;
+      ybound = std::max(ybound, tb * multiplier_value(m) + 1);
     }
     L.zo = ao.params.zero_point[0];
     L.lo = L.act == Activation::relu ? std::max(ao.fmt.qmin(), L.zo) : ao.fmt.qmin();
@@ -260,8 +276,21 @@ void IntEngine::Impl::lower_integer(size_t i, Layer& L) {
     // |acc| < 2^31: a shift above 62 rounds every product to 0 (int_kernels.h).
     for (size_t c = 0; c < cpad; ++c)
       if (L.shift[c] > 62) L.m0[c] = L.m0_32[c] = 0, L.shift[c] = 62;
+    // The requantisation arithmetic (int_kernels.h): double when the product is exact there,
+    // int32 clamping when the result provably fits (|y| + |zo| < 2^31).
+    if (ybound < std::ldexp(1.0, 30)) L.rq = worst < std::ldexp(1.0, 22) ? 0 : 1;
+    L.rq = std::max(L.rq, g_min_requant.load());
+    L.mscale.assign(cpad, 0);
+    L.bshift.assign(cpad, 0);
+    L.half.assign(cpad, 0);
+    for (size_t c = 0; c < cpad; ++c) {
+      L.mscale[c] = std::ldexp(double(L.m0[c]), -int(L.shift[c]));
+      L.bshift[c] = (int64_t(1) << 62) >> L.shift[c];
+      L.half[c] = int64_t(1) << (L.shift[c] - 1);
+    }
   }
   L.info.wide = L.wide;
+  L.info.requant = L.path == LayerPath::dynamic ? "float" : L.wide ? "int64 (spec)" : L.rq == 0 ? "double" : L.rq == 1 ? "int64 lanes, int32 clamp" : "int64 lanes";
   L.info.acc_bits = bits_of(worst);
 }
 
@@ -394,7 +423,8 @@ Tensor IntEngine::forward(const Tensor& x, std::vector<double>* layer_seconds) c
   const int n = int(x.dim(0)), h = int(x.dim(1)), w = int(x.dim(2));
   if (layer_seconds) layer_seconds->assign(L, 0.0);
   // Two code buffers, alternating.
-  CodeBuf bufs[2];
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  CodeBuf* bufs = impl_->bufs;
   int next_buf = 0;
   auto t0 = Clock::now();
   Act a;
@@ -458,7 +488,10 @@ Tensor IntEngine::forward(const Tensor& x, std::vector<double>* layer_seconds) c
         c.fscale = fscale.data();
         c.fbias = Ly.fbias.data();
         c.relu = Ly.act == Activation::relu;
-        outf = Tensor::empty({n, h, w, Ly.cout});
+        impl_->fbufs.resize(L);
+        Tensor& fb = impl_->fbufs[i];
+        if (!fb.defined() || fb.shape() != Shape{n, h, w, Ly.cout}) fb = Tensor::empty({n, h, w, Ly.cout});
+        outf = fb;  // read by the next conv only, never returned
       } else {
         QSR_CHECK(a.codes, "integer engine: an integer conv without integer input");
         c.beff = Ly.beff.data();
@@ -467,6 +500,10 @@ Tensor IntEngine::forward(const Tensor& x, std::vector<double>* layer_seconds) c
         c.m0_32 = Ly.m0_32.data();
         c.shift = Ly.shift.data();
         c.zo = Ly.zo, c.lo = Ly.lo, c.hi = Ly.hi, c.away = Ly.away;
+        c.rq = Ly.rq;
+        c.mscale = Ly.mscale.data();
+        c.bshift = Ly.bshift.data();
+        c.half = Ly.half.data();
         out = &bufs[next_buf];
         next_buf ^= 1;
         out->shape(n, h, w, Ly.cout, next_int ? layers[i + 1].pad : 0);

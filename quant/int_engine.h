@@ -36,6 +36,7 @@ struct IntLayerInfo {
   int k = 1, cin = 1, cout = 1;
   bool wide = false;   // int64 accumulation
   int acc_bits = 0;    // proved bound of the accumulator (sign included); 0 for float paths
+  std::string requant; // the requantisation arithmetic chosen (integer layers)
   std::string describe() const;  // e.g. "integer s8 x s8 -> int32 (19-bit bound), avx2 vpmaddwd"
 };
 
@@ -61,5 +62,9 @@ class IntEngine {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// Tests: every integer conv lowered from now on uses requantisation arithmetic rq or a more
+// general one (0: as lowering chooses; 1: never the double path; 2: always general 64-bit lanes).
+void set_min_requant_path(int rq);
 
 }  // namespace qsr::quant

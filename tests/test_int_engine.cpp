@@ -66,20 +66,26 @@ int64_t mismatches(const Tensor& a, const Tensor& b) {
   return n;
 }
 
-// Every runnable ISA's engine against the reference on a few random inputs.
+// Every runnable ISA's engine, with each requantisation arithmetic lowering may choose,
+// against the reference on a few random inputs.
 void check_exact(const QuantModel& q, uint64_t seed, const std::string& what) {
   Rng r(seed);
   std::vector<Tensor> xs = {image(seed, 1, 1 + int(r.uniform() * 13), 1 + int(r.uniform() * 19)),
                             image(seed + 1, 2, 7, 9), image(seed + 2, 1, 3, 2), image(seed + 3, 1, 16, 31)};
-  for (Isa isa : available_isas()) {
-    IntEngine e(q, isa);
-    for (const Tensor& x : xs) {
-      const Tensor ref = q.forward(x);
-      const Tensor got = e.forward(x);
-      INFO(what << " on " << isa_name(isa) << " (" << e.kernels().name << "), input " << shape_str(x.shape()) << ": "
-                << mismatches(ref, got) << " of " << ref.numel() << " values differ\n"
-                << e.describe());
-      REQUIRE(identical(ref, got));
+  std::vector<Tensor> refs;
+  for (const Tensor& x : xs) refs.push_back(q.forward(x));
+  for (int rq = 2; rq >= 0; --rq) {
+    set_min_requant_path(rq);
+    for (Isa isa : available_isas()) {
+      IntEngine e(q, isa);
+      for (size_t i = 0; i < xs.size(); ++i) {
+        const Tensor got = e.forward(xs[i]);
+        INFO(what << " on " << isa_name(isa) << " (" << e.kernels().name << "), requantisation path >= " << rq
+                  << ", input " << shape_str(xs[i].shape()) << ": " << mismatches(refs[i], got) << " of "
+                  << refs[i].numel() << " values differ\n"
+                  << e.describe());
+        REQUIRE(identical(refs[i], got));
+      }
     }
   }
 }

@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "quant/kernels/int_kernels.h"
@@ -45,6 +46,31 @@ struct V {
   static M m_not(M a) { return _mm256_xor_si256(a, _mm256_set1_epi32(-1)); }
   static D inc(D y, M m) { return _mm256_sub_epi64(y, m); }  // m lanes are -1 or 0
   static D sel(M m, D a, D b) { return _mm256_blendv_epi8(b, a, m); }
+  static D mvec(M m) { return m; }
+  static I min32(I a, I b) { return _mm256_min_epi32(a, b); }
+  static I max32(I a, I b) { return _mm256_max_epi32(a, b); }
+  // Four lanes: the product is exact (|v| < 2^22, ms an integer below 2^31 times 2^-s), so is
+  // the rounding; the result is an integer below 2^30.
+  template <bool Away>
+  static __m128i rq_double4(__m128i v, const double* ms) {
+    __m256d p = _mm256_mul_pd(_mm256_cvtepi32_pd(v), _mm256_loadu_pd(ms));
+    if constexpr (Away) {
+      const __m256d sign = _mm256_set1_pd(-0.0);
+      const __m256d a = _mm256_andnot_pd(sign, p);
+      __m256d f = _mm256_round_pd(a, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+      const __m256d up = _mm256_cmp_pd(_mm256_sub_pd(a, f), _mm256_set1_pd(0.5), _CMP_GE_OQ);
+      f = _mm256_add_pd(f, _mm256_and_pd(up, _mm256_set1_pd(1.0)));
+      p = _mm256_or_pd(f, _mm256_and_pd(sign, p));
+    } else {
+      p = _mm256_round_pd(p, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    }
+    return _mm256_cvtpd_epi32(p);
+  }
+  template <bool Away>
+  static I rq_double(I v, const double* ms) {
+    return _mm256_set_m128i(rq_double4<Away>(_mm256_extracti128_si256(v, 1), ms + 4),
+                            rq_double4<Away>(_mm256_castsi256_si128(v), ms));
+  }
   static I narrow(D lo, D hi) {
     const __m256i idx = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
     const __m256i l = _mm256_permutevar8x32_epi32(lo, idx), h = _mm256_permutevar8x32_epi32(hi, idx);

@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "quant/kernels/int_kernels.h"
@@ -48,6 +49,29 @@ struct V {
   static M m_not(M a) { return M(~a); }
   static D inc(D y, M m) { return _mm512_mask_add_epi64(y, m, y, _mm512_set1_epi64(1)); }
   static D sel(M m, D a, D b) { return _mm512_mask_blend_epi64(m, b, a); }
+  static D mvec(M m) { return _mm512_movm_epi64(m); }
+  static I min32(I a, I b) { return _mm512_min_epi32(a, b); }
+  static I max32(I a, I b) { return _mm512_max_epi32(a, b); }
+  template <bool Away>
+  static __m256i rq_double8(__m256i v, const double* ms) {
+    __m512d p = _mm512_mul_pd(_mm512_cvtepi32_pd(v), _mm512_loadu_pd(ms));
+    if constexpr (Away) {
+      const __m512d a = _mm512_abs_pd(p);
+      __m512d f = _mm512_roundscale_pd(a, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+      const __mmask8 up = _mm512_cmp_pd_mask(_mm512_sub_pd(a, f), _mm512_set1_pd(0.5), _CMP_GE_OQ);
+      f = _mm512_mask_add_pd(f, up, f, _mm512_set1_pd(1.0));
+      const __m512i sign = _mm512_and_si512(_mm512_castpd_si512(p), _mm512_set1_epi64(int64_t(0x8000000000000000ull)));
+      p = _mm512_castsi512_pd(_mm512_or_si512(_mm512_castpd_si512(f), sign));
+    } else {
+      p = _mm512_roundscale_pd(p, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    }
+    return _mm512_cvtpd_epi32(p);
+  }
+  template <bool Away>
+  static I rq_double(I v, const double* ms) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(rq_double8<Away>(_mm512_castsi512_si256(v), ms)),
+                              rq_double8<Away>(_mm512_extracti64x4_epi64(v, 1), ms + 8), 1);
+  }
   static I narrow(D lo, D hi) {
     return _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(lo)), _mm512_cvtepi64_epi32(hi), 1);
   }

@@ -76,7 +76,14 @@ struct IntConvArgs {
   const int32_t* beff = nullptr;
   const int64_t* beff64 = nullptr;  // wide: exact, as it may not fit int32
   bool float_out = false;
-  // integer
+  // integer. rq picks the requantisation arithmetic (all exact, int_impl.inc):
+  //   0: double: |acc| < 2^22, so acc * (m0 * 2^-shift) is exact in double; rounded there
+  //   1: 64-bit lanes with the result known to fit int32 (|y| < 2^30): clamp in int32
+  //   2: 64-bit lanes, clamp in 64 bits (any multiplier)
+  int rq = 2;
+  const double* mscale = nullptr;   // rq 0: m0 * 2^-shift
+  const int64_t* bshift = nullptr;  // rq 1: 2^62 >> shift
+  const int64_t* half = nullptr;    // rq 1: 2^(shift - 1)
   const int64_t* m0 = nullptr;
   const int64_t* shift = nullptr;   // <= 62
   const int32_t* m0_32 = nullptr;   // m0 as int32 (the wide path's spec call)
