@@ -14,6 +14,12 @@ is 2x slower. Programs that are missing (not built, no torch) or that reject
 the configuration (e.g. oneDNN winograd without AVX-512, forward-only peers in
 --mode train) are skipped with a note.
 
+--dtype int8 runs the quantised peers instead (onednn --dtype int8, xnnpack
+--dtype qs8 and qc8, torch --dtype int8). --qsr-model PATH (repeatable) times
+ours with `build/tools/qsr bench --model PATH ...` (one row per model, labelled
+qsr:<file name>) instead of qsr_bench; with several models every one of them
+gets its own ratio column.
+
 Python 3 standard library only.
 """
 
@@ -73,12 +79,17 @@ def resolve(path_str):
 
 
 class Program:
-    def __init__(self, name, argv, env=None, modes=("forward", "train"), is_ours=False):
+    # style "bench": the common bench contract (--size --threads --runs --warmup
+    # --mode [--batch] --json); "qsr-tool": `qsr bench --model M`, which takes
+    # only --size --threads --runs --warmup --json.
+    def __init__(self, name, argv, env=None, modes=("forward", "train"), is_ours=False,
+                 style="bench"):
         self.name = name
         self.argv = argv
         self.env = env
         self.modes = modes
         self.is_ours = is_ours
+        self.style = style
 
 
 def torch_available():
@@ -92,27 +103,68 @@ def torch_available():
     return True, ""
 
 
-def build_programs(args, notes):
-    progs = []
-    ours = resolve(args.ours)
-    if ours.is_file() and os.access(ours, os.X_OK):
-        progs.append(Program("qsr", [str(ours)], is_ours=True))
-    else:
+def ours_programs(args, notes):
+    """qsr_bench, or one `qsr bench --model M` program per --qsr-model."""
+    if not args.qsr_model:
+        ours = resolve(args.ours)
+        if ours.is_file() and os.access(ours, os.X_OK):
+            if args.dtype != "f32":
+                notes.append("ours: %s is timed as is (no --qsr-model given), against %s peers"
+                             % (args.ours, args.dtype))
+            return [Program("qsr", [str(ours)], is_ours=True)]
         notes.append("ours: %s not found or not executable; showing peers only, no ratios"
                      % args.ours)
+        return []
+    models = parse_list(args.qsr_model, "--qsr-model")
+    tool = resolve(args.qsr_tool)
+    if not (tool.is_file() and os.access(tool, os.X_OK)):
+        notes.append("ours: could not run `%s bench` (not found or not executable; not built "
+                     "yet?); showing peers only, no ratios" % args.qsr_tool)
+        return []
+    progs = []
+    names = set()
+    for m in models:
+        path = resolve(m)
+        if not path.is_file():
+            notes.append("ours: model %s not found; skipped" % m)
+            continue
+        name = "qsr:" + path.name
+        k = 2
+        while name in names:  # same file name in two folders
+            name = "qsr:%s#%d" % (path.name, k)
+            k += 1
+        names.add(name)
+        progs.append(Program(name, [str(tool), "bench", "--model", str(path)],
+                             modes=("forward",), is_ours=True, style="qsr-tool"))
+    return progs
+
+
+def build_programs(args, notes):
+    progs = ours_programs(args, notes)
+    int8 = args.dtype == "int8"
 
     peers_dir = resolve(args.peers_dir)
     onednn = peers_dir / "qsr_peer_onednn"
     if onednn.is_file() and os.access(onednn, os.X_OK):
-        for algo in ("direct", "winograd"):
-            progs.append(Program("onednn-" + algo, [str(onednn), "--algo", algo],
+        if int8:
+            progs.append(Program("onednn-direct-int8",
+                                 [str(onednn), "--algo", "direct", "--dtype", "int8"],
                                  modes=("forward",)))
+        else:
+            for algo in ("direct", "winograd"):
+                progs.append(Program("onednn-" + algo, [str(onednn), "--algo", algo],
+                                     modes=("forward",)))
     else:
         notes.append("onednn: %s not found (not built? needs libdnnl-dev)" % onednn)
 
     xnn = peers_dir / "qsr_peer_xnnpack"
     if xnn.is_file() and os.access(xnn, os.X_OK):
-        progs.append(Program("xnnpack", [str(xnn)], modes=("forward",)))
+        if int8:
+            for q in ("qs8", "qc8"):
+                progs.append(Program("xnnpack-" + q, [str(xnn), "--dtype", q],
+                                     modes=("forward",)))
+        else:
+            progs.append(Program("xnnpack", [str(xnn)], modes=("forward",)))
     else:
         notes.append("xnnpack: %s not found (not built? needs libxnnpack-dev, "
                      "libpthreadpool-dev)" % xnn)
@@ -128,14 +180,19 @@ def build_programs(args, notes):
         # process that keeps its heap; mmap_max=0 makes malloc keep the memory
         # in the heap and reuse it, which is what we want to compare against.
         env["GLIBC_TUNABLES"] = "glibc.malloc.mmap_max=0"
-        progs.append(Program("torch", [SYSTEM_PYTHON, str(script)], env=env))
+        if int8:
+            progs.append(Program("torch-int8", [SYSTEM_PYTHON, str(script), "--dtype", "int8"],
+                                 env=env, modes=("forward",)))
+        else:
+            progs.append(Program("torch", [SYSTEM_PYTHON, str(script)], env=env))
     else:
         notes.append("torch: skipped (%s)" % (why or "%s missing" % script))
 
     if args.only:
         wanted = set(parse_list(args.only, "--only"))
         progs = [p for p in progs if p.name in wanted or
-                 any(p.name.startswith(w + "-") for w in wanted)]
+                 any(p.name.startswith(w + "-") or p.name.startswith(w + ":")
+                     for w in wanted)]
 
     kept = []
     for p in progs:
@@ -148,9 +205,12 @@ def build_programs(args, notes):
 
 def run_once(prog, args, size, threads):
     cmd = prog.argv + ["--size", size, "--threads", str(threads), "--runs", str(args.runs),
-                       "--warmup", str(args.warmup), "--mode", args.mode, "--json"]
-    if args.batch:
-        cmd += ["--batch", str(args.batch)]
+                       "--warmup", str(args.warmup)]
+    if prog.style == "bench":
+        cmd += ["--mode", args.mode]
+        if args.batch:
+            cmd += ["--batch", str(args.batch)]
+    cmd += ["--json"]
     try:
         r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            env=prog.env, timeout=args.timeout)
@@ -159,16 +219,36 @@ def run_once(prog, args, size, threads):
     except OSError as e:
         return None, "could not start (%s)" % e
     if r.returncode != 0:
-        msg = (r.stderr.strip().splitlines() or ["(no message)"])[-1]
+        lines = [l.strip() for l in r.stderr.strip().splitlines() if l.strip()] or ["(no message)"]
+        msg = lines[-1]
+        if prog.style == "qsr-tool" and len(lines) > 1:
+            msg = lines[0] + " / " + lines[-1]  # CLI parsers put the reason first
         return None, "exit %d: %s" % (r.returncode, msg)
     for line in reversed(r.stdout.strip().splitlines()):
         line = line.strip()
         if line.startswith("{"):
             try:
-                return json.loads(line), None
+                res = json.loads(line)
             except json.JSONDecodeError:
                 break
+            if not isinstance(res, dict) or "median_ms" not in res:
+                return None, "JSON without median_ms"
+            return res, None
     return None, "no JSON object on stdout"
+
+
+def info_of(res):
+    """Short description of what ran, from a program's JSON extras."""
+    parts = []
+    if res.get("dtype") and res.get("dtype") != "f32":
+        parts.append(str(res["dtype"]))
+    if res.get("conv2_impl"):
+        parts.append(str(res["conv2_impl"]))
+    if res.get("qengine"):
+        parts.append("qengine " + str(res["qengine"]))
+    if res.get("isa"):
+        parts.append("isa " + str(res["isa"]))
+    return ", ".join(parts)
 
 
 def main():
@@ -176,6 +256,14 @@ def main():
     ap.add_argument("--ours", default="build/bench/qsr_bench", help="our bench binary")
     ap.add_argument("--peers-dir", default="build/bench/peers",
                     help="folder with qsr_peer_onednn and qsr_peer_xnnpack")
+    ap.add_argument("--dtype", choices=("f32", "int8"), default="f32",
+                    help="peer data type: f32, or int8 (onednn int8, xnnpack qs8 + qc8, "
+                         "torch int8)")
+    ap.add_argument("--qsr-model", action="append", nargs="+", metavar="PATH",
+                    help="time ours with `QSR_TOOL bench --model PATH` instead of --ours; "
+                         "repeatable / comma list, one row per model")
+    ap.add_argument("--qsr-tool", default="build/tools/qsr",
+                    help="the qsr command-line tool (for --qsr-model)")
     ap.add_argument("--size", action="append", nargs="+", metavar="WxH",
                     help="low-res input size(s); repeatable or comma list "
                          "(default 640x360 for forward, 100x100 for train)")
@@ -189,7 +277,7 @@ def main():
                     help="batch (default: each program's own, 1 forward / 8 train)")
     ap.add_argument("--only", action="append", nargs="+", metavar="NAME",
                     help="run only these programs (qsr, onednn, onednn-direct, "
-                         "onednn-winograd, xnnpack, torch)")
+                         "onednn-winograd, xnnpack, torch; qsr:<model file name>)")
     ap.add_argument("--timeout", type=int, default=900, help="seconds per invocation")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     # Bad options: one line on stderr, exit 2 (argparse prints usage too).
@@ -236,14 +324,27 @@ def main():
                     res, err = run_once(p, args, size, t)
                     if err is not None:
                         dropped.add(key)
-                        msg = "%s %s threads=%d: skipped (%s)" % (p.name, size, t, err)
+                        if p.style == "qsr-tool":
+                            msg = ("ours (%s) could not be run at %s threads=%d (%s); "
+                                   "continuing with the peers"
+                                   % (" ".join([Path(p.argv[0]).name] + p.argv[1:]), size,
+                                      t, err))
+                        else:
+                            msg = "%s %s threads=%d: skipped (%s)" % (p.name, size, t, err)
                         notes.append(msg)
                         print("note: " + msg, file=log, flush=True)
                         continue
-                    per_round[p.name].append(float(res["median_ms"]))
+                    try:
+                        per_round[p.name].append(float(res["median_ms"]))
+                    except (TypeError, ValueError):
+                        dropped.add(key)
+                        msg = "%s %s threads=%d: skipped (bad median_ms)" % (p.name, size, t)
+                        notes.append(msg)
+                        print("note: " + msg, file=log, flush=True)
+                        continue
                     mins[p.name].append(float(res.get("min_ms", res["median_ms"])))
                     last[p.name] = res
-            ours_ms = None
+            ours_ms = {}  # ours program name -> median ms
             rows = []
             for p in progs:
                 meds = per_round[p.name]
@@ -259,37 +360,57 @@ def main():
                     "round_medians_ms": [round(m, 4) for m in meds],
                     "min_ms": round(min(mins[p.name]), 4),
                     "gmacs": round(macs / (med * 1e-3) / 1e9, 3),
+                    "dtype": last[p.name].get("dtype", "f32"),
+                    "info": info_of(last[p.name]),
                 }
+                for k in ("conv2_impl", "impl", "qengine", "isa", "d2s", "quant_io"):
+                    if k in last[p.name]:
+                        row[k] = last[p.name][k]
                 if p.is_ours:
-                    ours_ms = med
+                    ours_ms[p.name] = med
                 rows.append(row)
             for row in rows:
-                row["ours_over_peer"] = (round(ours_ms / row["median_ms"], 4)
-                                         if ours_ms is not None else None)
+                # ours_over_peer: relative to the first ours row; "ratios": one
+                # entry per ours program (several with more than one --qsr-model).
+                row["ratios"] = {o: round(m / row["median_ms"], 4) for o, m in ours_ms.items()}
+                first = next(iter(ours_ms.values()), None)
+                row["ours_over_peer"] = (round(first / row["median_ms"], 4)
+                                         if first is not None else None)
             results.extend(rows)
 
     if args.json:
-        print(json.dumps({"mode": args.mode, "runs": args.runs, "rounds": args.rounds,
+        print(json.dumps({"mode": args.mode, "dtype": args.dtype, "runs": args.runs,
+                          "rounds": args.rounds,
                           "ratio": "ours_over_peer = qsr median ms / program median ms",
                           "results": results, "notes": notes}))
         return 0
 
     print()
-    hdr = ("program", "size", "threads", "median ms", "GMAC/s", "ours/peer")
+    ours_names = [p.name for p in progs if p.is_ours]
+    if len(ours_names) > 1:
+        ratio_hdr = tuple("%s/peer" % o for o in ours_names)
+    else:
+        ratio_hdr = ("ours/peer",)
+    hdr = ("program", "size", "threads", "median ms", "GMAC/s") + ratio_hdr + ("info",)
     table = [hdr]
     for r in results:
-        ratio = "-" if r["ours_over_peer"] is None else "%.2f" % r["ours_over_peer"]
+        if len(ours_names) > 1:
+            ratios = tuple("-" if o not in r["ratios"] else "%.2f" % r["ratios"][o]
+                           for o in ours_names)
+        else:
+            ratios = ("-" if r["ours_over_peer"] is None else "%.2f" % r["ours_over_peer"],)
         table.append((r["program"], r["size"], str(r["threads"]), "%.2f" % r["median_ms"],
-                      "%.2f" % r["gmacs"], ratio))
+                      "%.2f" % r["gmacs"]) + ratios + (r["info"],))
     widths = [max(len(row[i]) for row in table) for i in range(len(hdr))]
     for i, row in enumerate(table):
-        cells = [row[0].ljust(widths[0])] + [c.rjust(wd) for c, wd in zip(row[1:], widths[1:])]
-        print("  ".join(cells))
+        cells = ([row[0].ljust(widths[0])] +
+                 [c.rjust(wd) for c, wd in zip(row[1:-1], widths[1:-1])] + [row[-1]])
+        print("  ".join(cells).rstrip())
         if i == 0:
             print("  ".join("-" * wd for wd in widths))
-    print("\nmode=%s, batch=%s, %d rounds x %d runs; median ms = median over rounds of each "
-          "round's median.\nours/peer = qsr time / peer time (< 1 means qsr is faster)."
-          % (args.mode, args.batch or "default", args.rounds, args.runs))
+    print("\nmode=%s, dtype=%s, batch=%s, %d rounds x %d runs; median ms = median over rounds "
+          "of each round's median.\nours/peer = qsr time / peer time (< 1 means qsr is faster)."
+          % (args.mode, args.dtype, args.batch or "default", args.rounds, args.runs))
     return 0
 
 

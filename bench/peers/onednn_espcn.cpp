@@ -22,6 +22,21 @@
 // JSON "algos" key). If no layer can use winograd the program prints a
 // one-line error and exits 2.
 //
+// --dtype f32|int8 (default f32). int8 is oneDNN's standard int8 inference
+// recipe (same network, quantised as in peer_common.hpp make_quant_espcn):
+//   * u8 activations (src and dst of every conv, zero point 0: all activations
+//     are post-ReLU), s8 weights with per-output-channel scales, f32 bias (in
+//     accumulator units), format_tag::any everywhere so oneDNN picks its
+//     blocked int8 layouts;
+//   * dst requantisation through output scales with mask 1 << 1
+//     (attr.set_output_scales, per output channel:
+//     in_scale * w_scale[oc] / out_scale), ReLU fused as an eltwise post-op;
+//   * timed region: f32 NHWC image -> u8 conv1 src (reorder with scale 255),
+//     the four convs, u8 conv4 dst -> f32 NHWC (reorder with scale out_scale,
+//     i.e. dequantisation), depth_to_space as in f32.
+// --algo keeps its meaning (winograd int8 exists in oneDNN 2.6 only for
+// AVX-512). JSON adds "dtype" and "conv2_impl" (impl of the 3x3 64->64 conv).
+//
 // Threads: this oneDNN build uses the OpenMP runtime, so --threads maps to
 // omp_set_num_threads().
 
@@ -81,15 +96,26 @@ struct Layer {
 
 int main(int argc, char** argv) {
   std::string algo_name = "direct";
+  std::string dtype = "f32";
   const auto opt = qsr_peer::parse_args(argc, argv, [&](std::string_view a, const char* v) {
-    if (a != "--algo") return 0;
-    if (v == nullptr) qsr_peer::die_usage("missing value for --algo");
-    algo_name = v;
-    if (algo_name != "direct" && algo_name != "winograd" && algo_name != "auto")
-      qsr_peer::die_usage("invalid --algo '" + algo_name + "' (expected direct|winograd|auto)");
-    return 2;
+    if (a == "--algo") {
+      if (v == nullptr) qsr_peer::die_usage("missing value for --algo");
+      algo_name = v;
+      if (algo_name != "direct" && algo_name != "winograd" && algo_name != "auto")
+        qsr_peer::die_usage("invalid --algo '" + algo_name + "' (expected direct|winograd|auto)");
+      return 2;
+    }
+    if (a == "--dtype") {
+      if (v == nullptr) qsr_peer::die_usage("missing value for --dtype");
+      dtype = v;
+      if (dtype != "f32" && dtype != "int8")
+        qsr_peer::die_usage("invalid --dtype '" + dtype + "' (expected f32|int8)");
+      return 2;
+    }
+    return 0;
   });
-  const std::string program = "onednn-" + algo_name;
+  const bool int8 = dtype == "int8";
+  const std::string program = "onednn-" + algo_name + (int8 ? "-int8" : "");
   if (opt.mode != "forward") {
     std::fprintf(stderr, "error: %s supports only --mode forward\n", program.c_str());
     return 2;
@@ -106,8 +132,12 @@ int main(int argc, char** argv) {
 
   dnnl::post_ops po;
   po.append_eltwise(1.0f, algorithm::eltwise_relu, 0.0f, 0.0f);
-  dnnl::primitive_attr attr;
-  attr.set_post_ops(po);
+
+  // int8: the quantised network (weights codes, scales, calibrated ranges).
+  const std::vector<qsr_peer::QuantLayer> qnet =
+      int8 ? qsr_peer::make_quant_espcn(/*per_channel=*/true)
+           : std::vector<qsr_peer::QuantLayer>{};
+  const dt act_dt = int8 ? dt::u8 : dt::f32;
 
   // --- Build the four convolutions (outside the timed region). ---
   std::vector<Layer> layers;
@@ -120,10 +150,26 @@ int main(int argc, char** argv) {
     const memory::dims b_dims = {L.oc};
     const memory::dims dst_dims = {N, L.oc, H, W};
     const memory::dim p = L.k / 2;
-    const memory::desc src_md(src_dims, dt::f32, tag::any);
-    const memory::desc w_md(w_dims, dt::f32, tag::any);
+    const memory::desc src_md(src_dims, act_dt, tag::any);
+    const memory::desc w_md(w_dims, int8 ? dt::s8 : dt::f32, tag::any);
     const memory::desc b_md(b_dims, dt::f32, tag::x);
-    const memory::desc dst_md(dst_dims, dt::f32, tag::any);
+    const memory::desc dst_md(dst_dims, act_dt, tag::any);
+
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(po);
+    // int8: acc (s32) = sum(u8 src code * s8 weight code) + bias (f32, in acc
+    // units); dst code = saturate_u8(relu(acc * in_scale * w_scale[oc] / out_scale)).
+    std::vector<float> bias_acc;  // int8 bias in accumulator units
+    if (int8) {
+      const auto& Q = qnet[static_cast<size_t>(li)];
+      std::vector<float> oscale(static_cast<size_t>(L.oc));
+      bias_acc.resize(static_cast<size_t>(L.oc));
+      for (size_t o = 0; o < oscale.size(); ++o) {
+        oscale[o] = Q.in_scale * Q.w_scale[o] / Q.out_scale;
+        bias_acc[o] = Q.bias[o] / (Q.in_scale * Q.w_scale[o]);
+      }
+      attr.set_output_scales(1 << 1, oscale);  // per output channel (dim 1 of dst)
+    }
 
     auto make_pd = [&](algorithm a) {
       dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, a, src_md, w_md, b_md,
@@ -158,18 +204,27 @@ int main(int argc, char** argv) {
     l.prim = dnnl::convolution_forward(pd);
     l.algo = layer_algo_name;
 
-    // Random weights (fixed seed) in the user layout oihw, reordered once to
-    // whatever layout the primitive wants.
-    std::vector<float> w(static_cast<size_t>(L.oc * L.ic * L.k * L.k));
-    std::vector<float> b(static_cast<size_t>(L.oc));
-    const float scale = 1.0f / std::sqrt(static_cast<float>(L.ic * L.k * L.k));
-    qsr_peer::fill_random(w, 1234u + static_cast<unsigned>(li), scale);
-    qsr_peer::fill_random(b, 4321u + static_cast<unsigned>(li), 0.01f);
-    memory user_w({w_dims, dt::f32, tag::oihw}, eng, w.data());
+    // Random weights (fixed seed) in the user layout (f32: oihw; int8: s8
+    // codes in ohwi), reordered once to whatever layout the primitive wants.
     l.weights = memory(pd.weights_desc(), eng);
-    dnnl::reorder(user_w, l.weights).execute(strm, user_w, l.weights);
     l.bias = memory(pd.bias_desc(), eng);
-    std::memcpy(l.bias.get_data_handle(), b.data(), b.size() * sizeof(float));
+    if (int8) {
+      auto wq = qnet[static_cast<size_t>(li)].w;  // copy: memory wants a non-const handle
+      memory user_w({w_dims, dt::s8, tag::ohwi}, eng, wq.data());
+      dnnl::reorder(user_w, l.weights).execute(strm, user_w, l.weights);
+      strm.wait();
+      std::memcpy(l.bias.get_data_handle(), bias_acc.data(), bias_acc.size() * sizeof(float));
+    } else {
+      std::vector<float> w(static_cast<size_t>(L.oc * L.ic * L.k * L.k));
+      std::vector<float> b(static_cast<size_t>(L.oc));
+      const float scale = 1.0f / std::sqrt(static_cast<float>(L.ic * L.k * L.k));
+      qsr_peer::fill_random(w, 1234u + static_cast<unsigned>(li), scale);
+      qsr_peer::fill_random(b, 4321u + static_cast<unsigned>(li), 0.01f);
+      memory user_w({w_dims, dt::f32, tag::oihw}, eng, w.data());
+      dnnl::reorder(user_w, l.weights).execute(strm, user_w, l.weights);
+      strm.wait();
+      std::memcpy(l.bias.get_data_handle(), b.data(), b.size() * sizeof(float));
+    }
     l.dst = memory(pd.dst_desc(), eng);
     layers.push_back(std::move(l));
   }
@@ -177,7 +232,8 @@ int main(int argc, char** argv) {
   if (algo == algorithm::convolution_winograd && wino_layers == 0) {
     std::fprintf(stderr,
                  "error: oneDNN winograd convolution is not supported on this CPU "
-                 "(oneDNN 2.6 implements f32 winograd only for AVX-512)\n");
+                 "(oneDNN 2.6 implements %s winograd only for AVX-512)\n",
+                 dtype.c_str());
     return 2;
   }
 
@@ -211,9 +267,16 @@ int main(int argc, char** argv) {
   std::vector<float> hr(static_cast<size_t>(N * (H * 3) * (W * 3)));
 
   // Prebuild the reorder primitives (creation is setup, execution is timed).
+  // int8: the input reorder quantises (dst = src * 255, rounded, saturated to
+  // u8) and the output reorder dequantises (dst = code * out_scale).
+  dnnl::primitive_attr in_attr, out_attr;
+  if (int8) {
+    in_attr.set_output_scales(0, {1.0f / qsr_peer::kInputScale});
+    out_attr.set_output_scales(0, {qnet[3].out_scale});
+  }
   dnnl::reorder in_reorder, out_reorder;
-  if (reorder_in) in_reorder = dnnl::reorder(user_src, conv1_src);
-  if (reorder_out) out_reorder = dnnl::reorder(layers[3].dst, out_nhwc);
+  if (reorder_in) in_reorder = dnnl::reorder(user_src, conv1_src, in_attr);
+  if (reorder_out) out_reorder = dnnl::reorder(layers[3].dst, out_nhwc, out_attr);
   std::vector<dnnl::reorder> mid_reorder(3);
   for (int li = 0; li + 1 < 4; ++li)
     if (next_src[static_cast<size_t>(li)] != layers[static_cast<size_t>(li)].dst)
@@ -261,6 +324,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "error: %s produced non-finite output\n", program.c_str());
     return 1;
   }
+  const double nonzero = qsr_peer::nonzero_fraction(hr.data(), hr.size());
+  if (nonzero == 0.0) {
+    std::fprintf(stderr, "error: %s produced an all-zero output\n", program.c_str());
+    return 1;
+  }
 
   std::string algos_json = ", \"algos\": [";
   std::string impls_json = ", \"impl\": [";
@@ -273,7 +341,12 @@ int main(int argc, char** argv) {
              layout_name(layers[li].dst.get_desc());
   }
   human += "]";
-  const std::string extra = algos_json + "]" + impls_json + "]" + ", \"layout\": \"" +
+  char nz[32];
+  std::snprintf(nz, sizeof nz, "%.4f", nonzero);
+  human = " dtype " + dtype + human;
+  const std::string extra = ", \"dtype\": \"" + dtype + "\", \"conv2_impl\": \"" +
+                            layers[1].pd.impl_info_str() + "\", \"nonzero_frac\": " + nz +
+                            algos_json + "]" + impls_json + "]" + ", \"layout\": \"" +
                             layout_name(layers[0].dst.get_desc()) +
                             "\", \"reorders\": " +
                             std::to_string((reorder_in ? 1 : 0) + inter_reorders +

@@ -183,4 +183,107 @@ inline void report(const Options& o, const std::string& program, const std::vect
   std::fflush(stdout);
 }
 
+
+// ------------------------------------------------------------- int8 -------
+// A quantised ESPCN shared by the int8 variants of the oneDNN and XNNPACK
+// peers, so both time the same network with the same scales:
+//   * weights: random int8 codes in [-127, 127] (fixed seed), OHWI layout;
+//     real weight = code * w_scale[oc]. Per-channel: w_scale differs per output
+//     channel (factor 0.5..1.5 around 1/(127*sqrt(fan_in))); per-tensor: one
+//     scale for the whole layer.
+//   * activations: the network input is an image in [0, 1] (scale 1/255);
+//     every conv output is post-ReLU, so it is quantised over [0, max] with 256
+//     levels (u8 with zero point 0, or s8 with zero point -128). max is
+//     calibrated once by running the dequantised network in f32 on a small
+//     random image (what a post-training-quantisation flow does).
+//   * bias: real-valued (f32); each engine converts it to its own convention.
+// Weights and scales only need to keep the data non-degenerate (not all zero,
+// not all saturated): only timing matters.
+inline constexpr float kInputScale = 1.0f / 255.0f;
+
+struct QuantLayer {
+  int ic = 0, oc = 0, k = 0;
+  std::vector<std::int8_t> w;  // OHWI codes
+  std::vector<float> w_scale;  // [oc]
+  std::vector<float> bias;     // [oc], real values
+  float in_scale = 0.0f;       // real = code * in_scale (activation entering the layer)
+  float out_scale = 0.0f;      // real = code * out_scale (post-ReLU output)
+};
+
+// Plain NHWC / OHWI reference conv + ReLU with 'same' zero padding (used only
+// for the calibration at setup time).
+inline void ref_conv_relu(const std::vector<float>& in, int H, int W, int ic,
+                          const std::vector<float>& w, const std::vector<float>& b, int oc, int k,
+                          std::vector<float>& out) {
+  out.assign(static_cast<size_t>(H) * W * oc, 0.0f);
+  const int p = k / 2;
+  for (int y = 0; y < H; ++y)
+    for (int x = 0; x < W; ++x)
+      for (int o = 0; o < oc; ++o) {
+        float acc = b[static_cast<size_t>(o)];
+        for (int ky = 0; ky < k; ++ky) {
+          const int iy = y + ky - p;
+          if (iy < 0 || iy >= H) continue;
+          for (int kx = 0; kx < k; ++kx) {
+            const int ix = x + kx - p;
+            if (ix < 0 || ix >= W) continue;
+            const float* ip = &in[(static_cast<size_t>(iy) * W + ix) * ic];
+            const float* wp = &w[((static_cast<size_t>(o) * k + ky) * k + kx) * ic];
+            for (int c = 0; c < ic; ++c) acc += ip[c] * wp[c];
+          }
+        }
+        out[(static_cast<size_t>(y) * W + x) * oc + o] = acc > 0.0f ? acc : 0.0f;
+      }
+}
+
+inline std::vector<QuantLayer> make_quant_espcn(bool per_channel) {
+  constexpr int spec[4][3] = {{1, 64, 5}, {64, 64, 3}, {64, 32, 3}, {32, 9, 3}};
+  std::vector<QuantLayer> net(4);
+  for (int li = 0; li < 4; ++li) {
+    QuantLayer& L = net[static_cast<size_t>(li)];
+    L.ic = spec[li][0];
+    L.oc = spec[li][1];
+    L.k = spec[li][2];
+    std::mt19937 rng(1234u + static_cast<unsigned>(li));
+    std::uniform_int_distribution<int> code(-127, 127);
+    L.w.resize(static_cast<size_t>(L.oc) * L.k * L.k * L.ic);
+    for (auto& c : L.w) c = static_cast<std::int8_t>(code(rng));
+    const float base = 1.0f / (127.0f * std::sqrt(static_cast<float>(L.ic * L.k * L.k)));
+    L.w_scale.assign(static_cast<size_t>(L.oc), base);
+    if (per_channel) {
+      std::uniform_real_distribution<float> f(0.5f, 1.5f);
+      for (float& s : L.w_scale) s = base * f(rng);
+    }
+    L.bias.resize(static_cast<size_t>(L.oc));
+    fill_random(L.bias, 4321u + static_cast<unsigned>(li), 0.01f);
+  }
+  // Calibration: dequantised network in f32 on a 48x48 image in [0, 1].
+  const int H = 48, W = 48;
+  std::vector<float> act(static_cast<size_t>(H) * W);
+  fill_random(act, 42u, 1.0f);
+  for (float& x : act) x = 0.5f * (x + 1.0f);
+  float in_scale = kInputScale;
+  std::vector<float> out;
+  for (QuantLayer& L : net) {
+    std::vector<float> wf(L.w.size());
+    const size_t per_oc = static_cast<size_t>(L.k) * L.k * L.ic;
+    for (size_t i = 0; i < wf.size(); ++i) wf[i] = L.w[i] * L.w_scale[i / per_oc];
+    ref_conv_relu(act, H, W, L.ic, wf, L.bias, L.oc, L.k, out);
+    float mx = 0.0f;
+    for (float v : out) mx = std::max(mx, v);
+    L.in_scale = in_scale;
+    L.out_scale = (mx > 0.0f ? mx : 1.0f) / 255.0f;
+    in_scale = L.out_scale;
+    act.swap(out);
+  }
+  return net;
+}
+
+// Fraction of non-zero values (int8 sanity check: output not all zero).
+inline double nonzero_fraction(const float* p, size_t n) {
+  size_t nz = 0;
+  for (size_t i = 0; i < n; ++i) nz += (p[i] != 0.0f) ? 1 : 0;
+  return n ? static_cast<double>(nz) / static_cast<double>(n) : 0.0;
+}
+
 }  // namespace qsr_peer
