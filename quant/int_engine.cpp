@@ -21,7 +21,10 @@ namespace qsr::quant {
 
 namespace {
 std::atomic<int> g_min_requant{0};
+std::atomic<bool> g_allow_u8{true};
 }  // namespace
+
+void set_allow_u8_path(bool allow) { g_allow_u8.store(allow); }
 
 std::string layer_path_name(LayerPath p) {
   switch (p) {
@@ -39,8 +42,10 @@ std::string IntLayerInfo::describe() const {
   switch (path) {
     case LayerPath::integer:
     case LayerPath::dynamic:
-      return fmt::format("{} {}x{} {}->{}: int16 pairs, {} accumulators ({}-bit bound), {} requantisation",
-                         layer_path_name(path), k, k, cin, cout, wide ? "int64" : "int32", acc_bits, requant);
+      return fmt::format("{} {}x{} {}->{}: {}, {} accumulators ({}-bit bound), {} requantisation",
+                         layer_path_name(path), k, k, cin, cout,
+                         u8 ? fmt::format("u8 quads (int16 sums of {} step{})", kacc, kacc > 1 ? "s" : "") : std::string("int16 pairs"),
+                         wide ? "int64" : "int32", acc_bits, requant);
     case LayerPath::float16: return fmt::format("float16 {}x{} {}->{}: f16 weights, F16C in the inner loop", k, k, cin, cout);
     case LayerPath::f32: return fmt::format("f32 {}x{} {}->{}: f32 engine", k, k, cin, cout);
   }
@@ -73,43 +78,53 @@ int bits_of(double bound) {
   return b;
 }
 
-// An int16 code buffer of n images: rows of (w + 2*pad + 1) pixels, cs int16 each, with a
-// border of `pad` pixels (and one more column) and a tail that tiles may read past the end.
+// A code buffer of n images: int16 codes, or bytes u = code - off (the u8 path; int_kernels.h);
+// rows of w + 2*pad + 3 pixels of cs elements, with a border of `pad` pixels (and the extra
+// columns) and a tail that tiles may read past the end.
 struct CodeBuf {
   int n = 0, h = 0, w = 0, c = 0, cs = 1, pad = 0;
+  bool bytes = false;
+  int32_t off = 0;  // bytes: the stored value is code - off
   int64_t row = 0, img = 0, size = 0, cap = 0;
   std::unique_ptr<int16_t[]> data;  // uninitialised: the producer writes the interior, fill_border the rest
-  void shape(int n_, int h_, int w_, int c_, int pad_) {
-    n = n_, h = h_, w = w_, c = c_, pad = pad_;
-    cs = c == 1 ? 1 : (c + 1) / 2 * 2;
-    row = int64_t(w + 2 * pad + 1) * cs;
+  void shape(int n_, int h_, int w_, int c_, int pad_, bool bytes_ = false, int32_t off_ = 0) {
+    n = n_, h = h_, w = w_, c = c_, pad = pad_, bytes = bytes_, off = off_;
+    cs = c == 1 ? 1 : bytes ? (c + 3) / 4 * 4 : (c + 1) / 2 * 2;
+    row = int64_t(w + 2 * pad + 3) * cs;
     img = int64_t(h + 2 * pad) * row;
     const int64_t slack = int64_t(kIntMR + 8) * cs + 2 * row + 64;
-    size = n * img + slack;
-    if (size > cap) {
-      data.reset(new int16_t[size_t(size)]);
-      cap = size;
+    size = n * img + slack;  // elements
+    const int64_t words = bytes ? (size + 1) / 2 : size;
+    if (words > cap) {
+      data.reset(new int16_t[size_t(words)]);
+      cap = words;
     }
   }
   int16_t* image(int b) { return data.get() + b * img; }  // the padded image's corner
+  uint8_t* image8(int b) { return reinterpret_cast<uint8_t*>(data.get()) + b * img; }
   int16_t* interior(int b) { return image(b) + pad * row + int64_t(pad) * cs; }
-  // The border, the padding channel and the tail hold the zero point.
-  void fill_border(int16_t zp) {
-    int16_t* d = data.get();
+  uint8_t* interior8(int b) { return image8(b) + pad * row + int64_t(pad) * cs; }
+  // The border, the padding channels and the tail hold the zero point.
+  void fill_border(int32_t zp) {
+    if (bytes) fill(reinterpret_cast<uint8_t*>(data.get()), static_cast<uint8_t>(zp - off));
+    else fill(data.get(), static_cast<int16_t>(zp));
+  }
+  template <class T>
+  void fill(T* d, T v) {
     if (cs != c) {
-      std::fill(d, d + size, zp);
+      std::fill(d, d + size, v);
       return;
     }
     for (int b = 0; b < n; ++b) {
-      int16_t* im = image(b);
-      std::fill(im, im + pad * row, zp);
-      std::fill(im + (pad + h) * row, im + img, zp);
+      T* im = d + b * img;
+      std::fill(im, im + pad * row, v);
+      std::fill(im + (pad + h) * row, im + img, v);
       for (int y = pad; y < pad + h; ++y) {
-        std::fill(im + y * row, im + y * row + int64_t(pad) * cs, zp);
-        std::fill(im + y * row + int64_t(pad + w) * cs, im + (y + 1) * row, zp);
+        std::fill(im + y * row, im + y * row + int64_t(pad) * cs, v);
+        std::fill(im + y * row + int64_t(pad + w) * cs, im + (y + 1) * row, v);
       }
     }
-    std::fill(d + n * img, d + size, zp);
+    std::fill(d + n * img, d + size, v);
   }
 };
 
@@ -130,6 +145,11 @@ struct IntEngine::Impl {
     std::vector<int64_t> m0, shift, bshift, half;
     std::vector<double> mscale;
     int rq = 2;
+    // The u8 path (int_kernels.h)
+    bool u8 = false;
+    int cs8 = 1, T4 = 1, kacc = 1, dotlen8 = 0;
+    std::vector<int8_t> wpack8, wdot8;
+    std::vector<int32_t> beff8;
     std::vector<double> sw;      // weight scale per channel (dynamic)
     std::vector<float> fbias;    // float bias, padded (dynamic)
     bool wide = false;
@@ -151,6 +171,7 @@ struct IntEngine::Impl {
   void lower();
   void lower_integer(size_t i, Layer& L);
   static void pack(Layer& L, const std::vector<int32_t>& w);
+  static void try_u8(Layer& L, const std::vector<int32_t>& w, const QFormat& in, int64_t zin, const std::vector<int64_t>& bq);
 };
 
 namespace {
@@ -202,6 +223,60 @@ void IntEngine::Impl::pack(Layer& L, const std::vector<int32_t>& w) {
   for (size_t j = 0; j < w.size(); ++j) L.wsum[j % size_t(cout)] += w[j];
 }
 
+// The u8 path when its pair sums provably fit int16 (int_kernels.h): weights in int8, input
+// codes spanning at most 256 values, umax * (|w0| + |w1|) <= 32767 for every pair.
+void IntEngine::Impl::try_u8(Layer& L, const std::vector<int32_t>& w, const QFormat& in, int64_t zin,
+                             const std::vector<int64_t>& bq) {
+  const int64_t umax = int64_t(in.qmax()) - in.qmin();
+  if (umax > 255) return;
+  for (int32_t v : w)
+    if (v < -128 || v > 127) return;
+  const int k = L.k, cin = L.cin, cout = L.cout;
+  const int cs = cin == 1 ? 1 : (cin + 3) / 4 * 4;
+  const int T4 = (k * cs + 3) / 4;
+  auto weight = [&](int ky, int j, int c) -> int32_t {
+    const int kx = j / cs, ci = j % cs;
+    if (kx >= k || ci >= cin || c >= cout) return 0;
+    return w[((size_t(ky) * k + kx) * cin + ci) * cout + c];
+  };
+  int64_t pairmax = 0;
+  for (int c = 0; c < cout; ++c)
+    for (int ky = 0; ky < k; ++ky)
+      for (int j = 0; j < 4 * T4; j += 2)
+        pairmax = std::max<int64_t>(pairmax, umax * (std::abs(weight(ky, j, c)) + std::abs(weight(ky, j + 1, c))));
+  if (pairmax > 32767) return;
+  std::vector<int32_t> beff(L.beff.size(), 0);
+  for (int c = 0; c < cout; ++c) {
+    const int64_t b = bq[size_t(c)] + (int64_t(in.qmin()) - zin) * L.wsum[size_t(c)];
+    if (std::abs(b) > kI32Max) return;
+    beff[size_t(c)] = static_cast<int32_t>(b);
+  }
+  L.u8 = true;
+  L.cs8 = cs;
+  L.T4 = T4;
+  L.kacc = pairmax > 0 ? int(std::min<int64_t>(T4, 32767 / pairmax)) : T4;
+  L.beff8 = std::move(beff);
+  L.wpack8.assign(size_t(L.nvec) * k * T4 * 64 + size_t(L.tail) * k * T4 * 4, 0);
+  int8_t* p = L.wpack8.data();
+  auto block = [&](int c0, int lanes) {
+    for (int ky = 0; ky < k; ++ky)
+      for (int t = 0; t < T4; ++t)
+        for (int l = 0; l < lanes; ++l)
+          for (int e = 0; e < 4; ++e) {
+            const int c = c0 + l;
+            *p++ = static_cast<int8_t>(c < cout - L.ndot ? weight(ky, 4 * t + e, c) : 0);
+          }
+  };
+  for (int cb = 0; cb < L.nvec; ++cb) block(cb * 16, 16);
+  if (L.tail) block(L.nvec * 16, 8);
+  L.dotlen8 = (k * cs + 31) / 32 * 32;
+  L.wdot8.assign(size_t(L.ndot) * k * L.dotlen8, 0);
+  for (int d = 0; d < L.ndot; ++d)
+    for (int ky = 0; ky < k; ++ky)
+      for (int j = 0; j < k * cs; ++j)
+        L.wdot8[(size_t(d) * k + ky) * L.dotlen8 + j] = static_cast<int8_t>(weight(ky, j, cout - L.ndot + d));
+}
+
 void IntEngine::Impl::lower_integer(size_t i, Layer& L) {
   const WeightQuant& wq = q.weights[i];
   const ActQuant& ai = q.acts[i];
@@ -246,10 +321,12 @@ void IntEngine::Impl::lower_integer(size_t i, Layer& L) {
     const float s_in = ai.params.scale[0], s_out = ao.params.scale[0];
     const int64_t zin = ai.params.zero_point[0];
     const int64_t span = std::max<int64_t>(ai.fmt.qmax() - zin, zin - ai.fmt.qmin());
+    std::vector<int64_t> bqs(size_t(L.cout));
     for (int c = 0; c < L.cout; ++c) {
       const double s_acc = double(s_in) * double(s_w(c));
       const Multiplier m = quantize_multiplier(s_acc / double(s_out));
       const int64_t bq = quantize_bias(bias[c], s_acc);
+      bqs[size_t(c)] = bq;
       const int64_t beff = bq - zin * L.wsum[size_t(c)];
       const double tb = double(span) * double(l1[size_t(c)]) + double(std::abs(bq));
       worst = std::max(worst, tb);
@@ -261,6 +338,7 @@ void IntEngine::Impl::lower_integer(size_t i, Layer& L) {
       L.shift[size_t(c)] = m.m0 == 0 ? 62 : m.shift;
       ybound = std::max(ybound, tb * multiplier_value(m) + 1);
     }
+    if (fits && g_allow_u8.load()) try_u8(L, w, ai.fmt, zin, bqs);
     L.zo = ao.params.zero_point[0];
     L.lo = L.act == Activation::relu ? std::max(ao.fmt.qmin(), L.zo) : ao.fmt.qmin();
     L.hi = ao.fmt.qmax();
@@ -290,6 +368,8 @@ void IntEngine::Impl::lower_integer(size_t i, Layer& L) {
     }
   }
   L.info.wide = L.wide;
+  L.info.u8 = L.u8;
+  L.info.kacc = L.kacc;
   L.info.requant = L.path == LayerPath::dynamic ? "float" : L.wide ? "int64 (spec)" : L.rq == 0 ? "double" : L.rq == 1 ? "int64 lanes, int32 clamp" : "int64 lanes";
   L.info.acc_bits = bits_of(worst);
 }
@@ -377,7 +457,12 @@ void quantize_into(const IntKernels& K, const Tensor& x, const QFormat& f, float
     a.qmin = f.qmin();
     a.qmax = f.qmax();
     a.away = f.rounding == Rounding::half_away;
-    a.out = buf.interior(b);
+    if (buf.bytes) {
+      a.out8 = buf.interior8(b);
+      a.off = buf.off;
+    } else {
+      a.out = buf.interior(b);
+    }
     a.out_row = buf.row;
     a.out_cs = buf.cs;
     parallel_for(h, [&](int64_t y0, int64_t y1) { K.quantize_rows(a, int(y0), int(y1)); }, int64_t(w) * c * 4);
@@ -434,8 +519,8 @@ Tensor IntEngine::forward(const Tensor& x, std::vector<double>* layer_seconds) c
     if (layers[0].path == LayerPath::integer) {
       CodeBuf& b = bufs[next_buf];
       next_buf ^= 1;
-      b.shape(n, h, w, int(x.dim(3)), layers[0].pad);
-      b.fill_border(static_cast<int16_t>(a0.params.zero_point[0]));
+      b.shape(n, h, w, int(x.dim(3)), layers[0].pad, layers[0].u8, a0.fmt.qmin());
+      b.fill_border(a0.params.zero_point[0]);
       quantize_into(K, x, a0.fmt, a0.params.scale[0], a0.params.zero_point[0], b);
       a.codes = true;
       a.buf = &b;
@@ -459,6 +544,15 @@ Tensor IntEngine::forward(const Tensor& x, std::vector<double>* layer_seconds) c
       c.dotlen = Ly.dotlen;
       c.wide = Ly.wide;
       c.chunk = Ly.chunk;
+      if (Ly.u8) {
+        c.u8 = true;
+        c.cs = Ly.cs8;
+        c.T4 = Ly.T4;
+        c.kacc = Ly.kacc;
+        c.wpack8 = Ly.wpack8.data();
+        c.wdot8 = Ly.wdot8.data();
+        c.dotlen8 = Ly.dotlen8;
+      }
       std::vector<int32_t> beff;
       std::vector<double> fscale;
       Tensor outf;
@@ -472,7 +566,7 @@ Tensor IntEngine::forward(const Tensor& x, std::vector<double>* layer_seconds) c
         CodeBuf& b = bufs[next_buf];
         next_buf ^= 1;
         b.shape(n, h, w, Ly.cin, Ly.pad);
-        b.fill_border(static_cast<int16_t>(p.zero_point[0]));
+        b.fill_border(p.zero_point[0]);
         quantize_into(K, a.f, q.acts[i].fmt, p.scale[0], p.zero_point[0], b);
         a.codes = true;
         a.buf = &b;
@@ -494,7 +588,7 @@ Tensor IntEngine::forward(const Tensor& x, std::vector<double>* layer_seconds) c
         outf = fb;  // read by the next conv only, never returned
       } else {
         QSR_CHECK(a.codes, "integer engine: an integer conv without integer input");
-        c.beff = Ly.beff.data();
+        c.beff = Ly.u8 ? Ly.beff8.data() : Ly.beff.data();
         c.beff64 = Ly.beff64.data();
         c.m0 = Ly.m0.data();
         c.m0_32 = Ly.m0_32.data();
@@ -506,16 +600,20 @@ Tensor IntEngine::forward(const Tensor& x, std::vector<double>* layer_seconds) c
         c.half = Ly.half.data();
         out = &bufs[next_buf];
         next_buf ^= 1;
-        out->shape(n, h, w, Ly.cout, next_int ? layers[i + 1].pad : 0);
-        out->fill_border(static_cast<int16_t>(Ly.zo));
+        const bool next8 = next_int && layers[i + 1].u8;
+        out->shape(n, h, w, Ly.cout, next_int ? layers[i + 1].pad : 0, next8, ao.fmt.qmin());
+        out->fill_border(Ly.zo);
+        c.out_off = out->off;
         c.out_row = out->row;
         c.out_cs = out->cs;
       }
       c.in_row = a.buf->row;
       for (int b = 0; b < n; ++b) {
         IntConvArgs cb = c;
-        cb.in = a.buf->image(b);
-        if (out) cb.out = out->interior(b);
+        if (Ly.u8) cb.in8 = a.buf->image8(b);
+        else cb.in = a.buf->image(b);
+        if (out && out->bytes) cb.out8 = out->interior8(b);
+        else if (out) cb.out = out->interior(b);
         if (cb.float_out) cb.outf = outf.f32() + int64_t(b) * h * w * Ly.cout;
         parallel_for(h, [&](int64_t y0, int64_t y1) { K.conv_rows(cb, int(y0), int(y1)); },
                      int64_t(w) * Ly.cout * Ly.k * Ly.k * Ly.cin);
@@ -549,8 +647,8 @@ Tensor IntEngine::forward(const Tensor& x, std::vector<double>* layer_seconds) c
         if (next_int) {
           CodeBuf& b = bufs[next_buf];
           next_buf ^= 1;
-          b.shape(n, h, w, Ly.cout, layers[i + 1].pad);
-          b.fill_border(static_cast<int16_t>(ao.params.zero_point[0]));
+          b.shape(n, h, w, Ly.cout, layers[i + 1].pad, layers[i + 1].u8, ao.fmt.qmin());
+          b.fill_border(ao.params.zero_point[0]);
           quantize_into(K, y, ao.fmt, ao.params.scale[0], ao.params.zero_point[0], b);
           a.codes = true;
           a.buf = &b;

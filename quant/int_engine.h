@@ -37,6 +37,8 @@ struct IntLayerInfo {
   bool wide = false;   // int64 accumulation
   int acc_bits = 0;    // proved bound of the accumulator (sign included); 0 for float paths
   std::string requant; // the requantisation arithmetic chosen (integer layers)
+  bool u8 = false;     // the u8 (vpmaddubsw) path, kacc steps summed in int16
+  int kacc = 0;
   std::string describe() const;  // e.g. "integer s8 x s8 -> int32 (19-bit bound), avx2 vpmaddwd"
 };
 
@@ -66,5 +68,7 @@ class IntEngine {
 // Tests: every integer conv lowered from now on uses requantisation arithmetic rq or a more
 // general one (0: as lowering chooses; 1: never the double path; 2: always general 64-bit lanes).
 void set_min_requant_path(int rq);
+// Tests: whether lowering may choose the u8 path (default true).
+void set_allow_u8_path(bool allow);
 
 }  // namespace qsr::quant

@@ -19,9 +19,32 @@ struct V {
   static constexpr int W = 8;
   static constexpr int MR16 = 6;   // 12 accumulators + 2 weight vectors + 1 broadcast
   static constexpr int MR8 = 12;
+  static constexpr int MR16K = 4;  // 8 int16 partial sums + 2 weights + up to 4 broadcasts in flight
+  static constexpr int MR8K = 6;
   static I zero() { return _mm256_setzero_si256(); }
   static I load(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
-  static I load8(const int16_t* p) { return load(p); }
+  static I load8(const void* p) { return load(p); }
+  static void store32(int32_t* p, I v) { _mm256_store_si256(reinterpret_cast<__m256i*>(p), v); }
+  static I bcast32(const uint8_t* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+  }
+  static I maddubs(I x, I w) { return _mm256_maddubs_epi16(x, w); }
+  static I add16(I a, I b) { return _mm256_add_epi16(a, b); }
+  static I widen16(I v) { return _mm256_madd_epi16(v, _mm256_set1_epi16(1)); }
+  static I dp8(I acc, I x, I w) { return _mm256_add_epi32(acc, widen16(_mm256_maddubs_epi16(x, w))); }
+  static void store8(uint8_t* p, I v, int n) {
+    const __m128i s = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    const __m128i b = _mm_packus_epi16(s, s);
+    if (n == 8) {
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(p), b);
+    } else {
+      alignas(16) uint8_t t[16];
+      _mm_store_si128(reinterpret_cast<__m128i*>(t), b);
+      std::copy(t, t + n, p);
+    }
+  }
   static I bcast32(const int16_t* p) {
     int32_t v;
     std::memcpy(&v, p, 4);

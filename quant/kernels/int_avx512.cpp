@@ -20,9 +20,31 @@ struct V {
   static constexpr int W = 16;
   static constexpr int MR16 = 12;
   static constexpr int MR8 = 12;
+  static constexpr int MR16K = 12;
+  static constexpr int MR8K = 12;
   static I zero() { return _mm512_setzero_si512(); }
   static I load(const void* p) { return _mm512_loadu_si512(p); }
-  static I load8(const int16_t* p) {
+  static I bcast32(const uint8_t* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+  }
+  static I maddubs(I x, I w) { return _mm512_maddubs_epi16(x, w); }
+  static I add16(I a, I b) { return _mm512_add_epi16(a, b); }
+  static I widen16(I v) { return _mm512_madd_epi16(v, _mm512_set1_epi16(1)); }
+  static I dp8(I acc, I x, I w) { return _mm512_dpbusd_epi32(acc, x, w); }
+  static void store8(uint8_t* p, I v, int n) {
+    const __m128i b = _mm512_cvtepi32_epi8(v);  // values are in 0..255
+    if (n == 16) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(p), b);
+    } else {
+      alignas(16) uint8_t t[16];
+      _mm_store_si128(reinterpret_cast<__m128i*>(t), b);
+      std::copy(t, t + n, p);
+    }
+  }
+  static void store32(int32_t* p, I v) { _mm512_store_si512(p, v); }
+  static I load8(const void* p) {
     return _mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
   }
   static I bcast32(const int16_t* p) {

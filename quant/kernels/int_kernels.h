@@ -18,8 +18,10 @@
 // block's NR weight pairs: vpmaddwd (AVX2, AVX-512BW) or vpdpwssd (AVX512-VNNI) adds
 // x0*w0 + x1*w1 into an int32 lane per channel. The int16 x int16 products and their
 // pair sums are exact (|x*w| <= 2^15 * (2^15 - 1), the pair sum < 2^31; weights are
-// never -32768, which lowering checks), so there is no saturation to handle: the u8 x s8
-// pairs of vpmaddubsw, which saturate in int16 (255*127*2 > 32767), are not used. For a
+// never -32768, which lowering checks), so there is no saturation to handle. The u8 x s8
+// pairs of vpmaddubsw saturate in int16 (255*127*2 > 32767), so full 8-bit activations
+// with full 8-bit weights take this int16 path; narrower words take the u8 path below
+// wherever lowering proves its int16 pair sums cannot saturate. For a
 // 1-channel input (the first conv) the pairs run along the kernel row instead of the
 // channels, so that layer is one pair-GEMM too. Leftover channels past the last full
 // vector (the 9th of the last conv) are dot products over the window rows.
@@ -28,7 +30,8 @@
 // max|code| * sum|w| over a channel's window, for the raw sum of codes, and
 // span * sum|w| + |bias| for the true accumulator); otherwise the conv runs `wide`:
 // chunks of `chunk` steps are summed in int32 (each chunk proved to fit) and the chunks
-// in int64, requantised with the specification's 128-bit rounding (quant/spec.h).
+// in int64, requantised with the specification's 128-bit rounding (quant/spec.h); every table
+// runs these through the scalar twin (they arise only for wide words on both sides).
 //
 // Output stage per channel c: acc = raw + beff[c] (beff = bias code - zp_in * sum w),
 // then one of
@@ -54,6 +57,15 @@ inline constexpr int kIntMR = 12;
 // Most leftover channels computed as dot products.
 inline constexpr int kIntDotMax = 2;
 
+// The u8 path (word lengths up to 8 bits). Activations as bytes u = code - qmin of their
+// format (0..255), pixels `cs` bytes apart (the channel count rounded up to a multiple of 4,
+// or 1), window rows of T4 = ceil(k*cs/4) quads; weights as int8 quads
+//   wpack8[cb][ky][t][NR][4]
+// One step: vpmaddubsw of the broadcast quad and the block's quads gives per channel two int16
+// pair sums u0*w0 + u1*w1; they are exact when umax * (|w0| + |w1|) <= 32767 for every pair of
+// the layer's weights (lowering proves it, else the layer runs the int16 path); `kacc` steps
+// are summed in int16 (kacc * the largest pair sum <= 32767) before vpmaddwd with ones widens
+// them into the int32 accumulators. AVX512-VNNI does each step with one vpdpbusd.
 struct IntConvArgs {
   int h = 0, w = 0, k = 1;  // output (= input) rows and columns of one image, kernel size
   int cs = 1;               // input channel stride (int16 per pixel)
@@ -67,6 +79,15 @@ struct IntConvArgs {
   const int16_t* wpack = nullptr;  // blocks: 16-channel ones, then the 8-channel one
   const int16_t* wdot = nullptr;   // ndot x k x dotlen int16: channel, kernel row, window row (zero padded)
   int dotlen = 0;                  // window-row length of wdot, a multiple of 16
+
+  // u8 input (see above): in8 replaces in, wpack8 / wdot8 replace wpack / wdot.
+  bool u8 = false;
+  const uint8_t* in8 = nullptr;
+  int T4 = 1;
+  int kacc = 1;
+  const int8_t* wpack8 = nullptr;
+  const int8_t* wdot8 = nullptr;  // ndot x k x dotlen8 (a multiple of 32)
+  int dotlen8 = 0;
 
   // wide: int32 chunks of `chunk` steps summed in int64 (see above).
   bool wide = false;
@@ -90,6 +111,8 @@ struct IntConvArgs {
   int32_t zo = 0, lo = 0, hi = 0;
   bool away = false;                // half_away, else half_even
   int16_t* out = nullptr;           // output pixel (0, 0) of the image
+  uint8_t* out8 = nullptr;          // instead of out: the next conv's u8 buffer, bytes q - out_off
+  int32_t out_off = 0;
   int64_t out_row = 0;              // output row stride (int16)
   int out_cs = 1;                   // output pixel stride (int16)
   // float
@@ -106,6 +129,8 @@ struct IntQuantArgs {
   int32_t zp = 0, qmin = 0, qmax = 0;
   bool away = false;
   int16_t* out = nullptr;    // pixel (0, 0) of the image's interior
+  uint8_t* out8 = nullptr;   // instead of out: bytes q - off
+  int32_t off = 0;
   int64_t out_row = 0;
   int out_cs = 1;
 };
