@@ -44,7 +44,8 @@ std::string IntLayerInfo::describe() const {
     case LayerPath::dynamic:
       return fmt::format("{} {}x{} {}->{}: {}, {} accumulators ({}-bit bound), {} requantisation",
                          layer_path_name(path), k, k, cin, cout,
-                         u8 ? fmt::format("u8 quads (int16 sums of {} step{})", kacc, kacc > 1 ? "s" : "") : std::string("int16 pairs"),
+                         u8 ? fmt::format("u8 quads, vpmaddubsw (int16 sums of {} step{})", kacc, kacc > 1 ? "s" : "")
+                            : std::string("int16 pairs, vpmaddwd"),
                          wide ? "int64" : "int32", acc_bits, requant);
     case LayerPath::float16: return fmt::format("float16 {}x{} {}->{}: f16 weights, F16C in the inner loop", k, k, cin, cout);
     case LayerPath::f32: return fmt::format("f32 {}x{} {}->{}: f32 engine", k, k, cin, cout);
@@ -427,7 +428,7 @@ const std::vector<IntLayerInfo>& IntEngine::layers() const { return impl_->infos
 const IntKernels& IntEngine::kernels() const { return *impl_->K; }
 
 std::string IntEngine::describe() const {
-  std::string s = fmt::format("integer engine ({} kernels), mode {}\n", impl_->K->name, impl_->q.mode);
+  std::string s = fmt::format("native engine, {} integer kernels, mode {}\n", impl_->K->name, impl_->q.mode);
   for (size_t i = 0; i < impl_->infos.size(); ++i) s += fmt::format("  conv{}: {}\n", i + 1, impl_->infos[i].describe());
   return s;
 }

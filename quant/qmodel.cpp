@@ -522,14 +522,15 @@ std::string QuantModel::describe() const {
   for (size_t i = 0; i < kernels.size(); ++i) {
     const WeightQuant& wq = weights[i];
     std::string wdesc = wq.kind == WeightKind::integer ? wq.fmt.describe() : weight_kind_name(wq.kind);
-    std::string path = integer_layer(int(i))   ? fmt::format("integer, accumulator {} bits", accumulator_bits_of(int(i)))
-                       : dynamic_layer(int(i)) ? fmt::format("dynamic-range, accumulator {} bits", accumulator_bits_of(int(i)))
+    std::string path = integer_layer(int(i))   ? fmt::format("integer (accumulator at most {} bits)", accumulator_bits_of(int(i)))
+                       : dynamic_layer(int(i)) ? fmt::format("dynamic-range (accumulator at most {} bits)", accumulator_bits_of(int(i)))
                                                : std::string("float");
-    s += fmt::format("  conv{}: {}x{} {}->{}, weights {}, out a{}: {}; {} path\n", i + 1, kernels[i].dim(0),
+    s += fmt::format("  conv{}: {}x{} {}->{}, weights {}, out a{}: {}; path: {}\n", i + 1, kernels[i].dim(0),
                      kernels[i].dim(1), kernels[i].dim(2), kernels[i].dim(3), wdesc, i + 1, act_str(i + 1), path);
     if (accumulator_bits_of(int(i)) > 32)
-      s += fmt::format("  warning: conv{} can overflow a 32-bit accumulator ({} bits worst case)\n", i + 1,
-                       accumulator_bits_of(int(i)));
+      s += fmt::format("  note: conv{}'s worst case needs a {}-bit accumulator; the integer engine bounds it from the "
+                       "actual weights and accumulates in int64 where that bound exceeds int32\n",
+                       i + 1, accumulator_bits_of(int(i)));
   }
   s += fmt::format("  size: {} bytes stored, {} bytes packed at the word lengths", stored_bytes(), (packed_bits() + 7) / 8);
   return s;

@@ -174,7 +174,7 @@ if [ -n "$FIX" ] && [ -d "$FIX" ]; then
   run -- eval --model "$tmp/qat/quant.safetensors" --data "$tmp/data" --json
   if [ $rc -eq 0 ] && grep -q '"mean_psnr_model"' <<<"$out"; then pass "qsr eval runs the QAT-exported model"; else fail "qsr eval on OUT/quant.safetensors"; fi
   run -- info "$tmp/qat/quant.safetensors"
-  if [ $rc -eq 0 ] && grep -q "integer, accumulator" <<<"$out"; then pass "the QAT export runs the integer path"; else fail "qsr info on the QAT export shows integer layers"; fi
+  if [ $rc -eq 0 ] && grep -q "path: integer" <<<"$out"; then pass "the QAT export runs the integer path"; else fail "qsr info on the QAT export shows integer layers"; fi
   run -- train --data "$tmp/data" "${small[@]}" --epochs 3 --from "$tmp/run/best.safetensors" --qat int8 --out "$tmp/qat" --resume
   if [ $rc -eq 0 ] && [ "$(wc -l < "$tmp/qat/log.jsonl")" -eq 3 ]; then pass "qsr train --qat --resume continues"; else fail "qsr train --qat --resume"; fi
   run -- train --data "$tmp/data" "${small[@]}" --epochs 4 --qat w4a8 --out "$tmp/qat" --resume
@@ -213,6 +213,116 @@ if [ -n "$FIX" ] && [ -d "$FIX" ]; then
   fi
   run -- train --data "$tmp/nonexistent" "${small[@]}"
   if [ $rc -ne 0 ] && grep -q "nonexistent" <<<"$err"; then pass "qsr train on a missing folder"; else fail "qsr train names a missing folder"; fi
+
+  # The integer engine (quant/int_engine.h): quantised models of the shipped x3 model (1-channel
+  # first conv, 9-channel last conv), nearest weight rounding, calibrated on two fixture images.
+  SHIPPED="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/models/pretrained/espcn_x3.safetensors"
+  if [ -f "$SHIPPED" ] && command -v python3 >/dev/null; then
+    # json_check FILE PYTHON-EXPRESSION: the expression over j (the parsed file) is true.
+    json_check() { python3 -c 'import json, sys; j = json.load(open(sys.argv[1])); sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2" 2>/dev/null; }
+    for m in int8 w4a4 dynamic-range; do
+      q="$tmp/x3_$m.safetensors"
+      run -- quantize --model "$SHIPPED" --mode "$m" --weight-rounding nearest --calib "$tmp/data" --calib-images 2 --out "$q"
+      if [ $rc -eq 0 ] && [ -s "$q" ] && ! grep -q "gptq" <<<"$err"; then
+        pass "qsr quantize --mode $m --weight-rounding nearest of the shipped model"
+      else
+        fail "qsr quantize --mode $m --weight-rounding nearest --calib (2 images) of the shipped model"
+        continue
+      fi
+      path=integer
+      [ "$m" = dynamic-range ] && path=dynamic-range
+      run -- verify "$q" --random 2
+      if [ $rc -eq 0 ] && grep -q "bit for bit" <<<"$out" && [ "$(grep -c "conv[1-4]: $path " <<<"$out")" -eq 4 ]; then
+        pass "qsr verify ($m): every conv on the $path path, bit for bit"
+      else
+        fail "qsr verify $m --random 2 exits 0, lowers conv1..conv4 to '$path' and prints 'bit for bit'"
+      fi
+      run -- upscale --model "$q" "$FIX/grey_31x20.png" "$tmp/up_$m.png"
+      rc1=$rc
+      run -- upscale --model "$q" "$FIX/grey_31x20.png" "$tmp/up_${m}_sim.png" --simulate
+      if [ $rc1 -eq 0 ] && [ $rc -eq 0 ] && [ -s "$tmp/up_$m.png" ] && cmp -s "$tmp/up_$m.png" "$tmp/up_${m}_sim.png"; then
+        pass "qsr upscale ($m): the integer engine and --simulate write the same PNG bytes"
+      else
+        fail "qsr upscale of a $m model gives the same PNG with and without --simulate"
+      fi
+    done
+    q8="$tmp/x3_int8.safetensors"
+    run QSR_ISA=scalar -- verify "$q8" --random 2 --data "$tmp/data" --images 1 --json
+    printf '%s\n' "$out" > "$tmp/verify.json"
+    if [ $rc -eq 0 ] && [ "$(nonempty_lines "$out")" -eq 1 ] &&
+       json_check "$tmp/verify.json" 'j["exact"] is True and j["mismatches"] == 0 and j["kernels"] == "scalar" and len(j["inputs"]) == 3 and j["values"] > 0'; then
+      pass "QSR_ISA=scalar qsr verify --json: one object, exact, 3 inputs"
+    else
+      fail "qsr verify int8 --json prints one JSON object with \"exact\": true (scalar kernels, 2 random + 1 image)"
+    fi
+    run -- verify "$SHIPPED"
+    if [ $rc -ne 0 ] && [ "$(nonempty_lines "$err")" -eq 1 ] && grep -q "float model" <<<"$err"; then
+      pass "qsr verify of a float model is a one-line error"
+    else
+      fail "qsr verify FLOAT_MODEL exits non-zero with one line saying it is a float model"
+    fi
+    macs=$((59488 * 32 * 24))
+    for v in "integer:$q8" "simulation:$q8:--simulate" "f32:$SHIPPED"; do
+      IFS=: read -r engine model flag <<<"$v"
+      # shellcheck disable=SC2086
+      run -- bench --model "$model" --size 32x24 --runs 2 --warmup 0 --json $flag
+      printf '%s\n' "$out" > "$tmp/bench.json"
+      if [ $rc -eq 0 ] && [ "$(nonempty_lines "$out")" -eq 1 ] &&
+         json_check "$tmp/bench.json" "j['engine'] == '$engine' and j['median_ms'] > 0 and j['min_ms'] > 0 and j['gmacs'] > 0 and j['isa'] != '' and j['size'] == '32x24' and j['runs'] == 2 and j['macs'] == $macs"; then
+        pass "qsr bench --json $flag: one object, engine '$engine', median_ms, gmacs"
+      else
+        fail "qsr bench --model $(basename "$model") --size 32x24 --runs 2 --warmup 0 --json $flag: one JSON object, engine == '$engine', median_ms > 0, gmacs > 0, macs == $macs"
+      fi
+    done
+    for bad in 0x5 abc; do
+      run -- bench --model "$q8" --size "$bad" --runs 1 --warmup 0
+      if [ $rc -ne 0 ] && [ "$(nonempty_lines "$err")" -eq 1 ] && grep -q -- "--size '$bad'" <<<"$err" && [ -z "$out" ]; then
+        pass "qsr bench --size $bad is a one-line error"
+      else
+        fail "qsr bench --size $bad exits non-zero with one line naming the size"
+      fi
+    done
+    run -- bench --model "$q8" --size 8x8 --runs 1 --warmup 0 --layers --simulate
+    if [ $rc -ne 0 ] && [ "$(nonempty_lines "$err")" -eq 1 ] && grep -q -- "--layers" <<<"$err"; then
+      pass "qsr bench --layers --simulate is refused"
+    else
+      fail "qsr bench --layers --simulate exits non-zero with one line naming --layers"
+    fi
+    run -- bench --model "$q8" --size 8x8 --runs 1 --warmup 0 --layers --json
+    printf '%s\n' "$out" > "$tmp/bench.json"
+    if [ $rc -eq 0 ] && json_check "$tmp/bench.json" '[l["path"] for l in j["layers"]] == ["integer"] * 4 and all(l["median_ms"] >= 0 for l in j["layers"])'; then
+      pass "qsr bench --layers --json times the four integer convs"
+    else
+      fail "qsr bench --layers --json lists conv1..conv4 on the integer path"
+    fi
+    # eval: the engine's PSNR/SSIM equal the reference execution's exactly (every image and the means).
+    mkdir -p "$tmp/evdata"
+    cp "$FIX/pil_bicubic_grey_31x20_93x60.png" "$FIX/pil_bicubic_rgb_23x17_69x51.png" "$tmp/evdata/"
+    for m in int8 dynamic-range; do
+      run -- eval --model "$tmp/x3_$m.safetensors" --data "$tmp/evdata" --json
+      printf '%s\n' "$out" > "$tmp/eval_engine.json"
+      rc1=$rc
+      run -- eval --model "$tmp/x3_$m.safetensors" --data "$tmp/evdata" --json --simulate
+      printf '%s\n' "$out" > "$tmp/eval_sim.json"
+      if [ $rc1 -eq 0 ] && [ $rc -eq 0 ] &&
+         python3 - "$tmp/eval_engine.json" "$tmp/eval_sim.json" <<'EOF'
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+keys = ("psnr_model", "ssim_model")
+per = lambda j: [[im[k] for k in keys] for im in j["images"]]
+ok = (len(a["images"]) == 2 and per(a) == per(b) and a["mean_psnr_model"] == b["mean_psnr_model"]
+      and a["mean_ssim_model"] == b["mean_ssim_model"] and a["mean_psnr_model"] > a["mean_psnr_bicubic"] - 3)
+sys.exit(0 if ok else 1)
+EOF
+      then
+        pass "qsr eval ($m): the integer engine's PSNR/SSIM equal --simulate's exactly"
+      else
+        fail "qsr eval --json of a $m model gives exactly the --simulate PSNR and SSIM"
+      fi
+    done
+  else
+    echo "SKIP: integer engine checks (no shipped model at $SHIPPED, or no python3)"
+  fi
 else
   echo "SKIP: train/eval/upscale checks (no fixtures folder given)"
 fi

@@ -579,7 +579,7 @@ int main(int argc, char** argv) {
   bench->add_option("--runs", ba.runs, "timed runs; the median is reported (default 10)")->check(CLI::Range(1, 100000));
   bench->add_option("--warmup", ba.warmup, "untimed runs first (default 2)")->check(CLI::Range(0, 100000));
   bench->add_flag("--layers", ba.layers, "also time each conv (integer engine)");
-  bench->add_flag("--json", ba.json, "print one JSON object: model, mode, engine, isa, threads, size, runs, median_ms, min_ms, macs, gmacs (GMAC/s), [layers]");
+  bench->add_flag("--json", ba.json, "print one JSON object: model, mode, engine, isa, [kernels], threads, size, runs, median_ms, min_ms, macs, gmacs (GMAC/s), [layers]");
   bench->add_flag("--simulate", simulate, simulate_help);
 
   cli::VerifyArgs va;
@@ -589,7 +589,7 @@ int main(int argc, char** argv) {
   verify->add_option("model", va.model, "quantised checkpoint (.safetensors)")->required();
   verify->add_option("--data", va.data, "also a folder of images (a BSDS500 root uses images/train), fed as the y protocol's low-res inputs");
   verify->add_option("--images", va.images, "at most this many images of --data (default 8)")->check(CLI::PositiveNumber);
-  verify->add_option("--random", va.random, "random inputs of assorted sizes, 1x1 to 100x100 (default 6)")->check(CLI::NonNegativeNumber);
+  verify->add_option("--random", va.random, "random inputs of assorted sizes, from 1x1 to 100x100 and 130x17 (default 6)")->check(CLI::NonNegativeNumber);
   verify->add_option("--seed", va.seed, "seed of the random inputs");
   verify->add_flag("--json", va.json, "print one JSON object (per input: values, mismatches, max_code_diff, max_abs_diff; totals; exact)");
 

@@ -22,7 +22,7 @@ using Clock = std::chrono::steady_clock;
 using json = nlohmann::json;
 
 std::string LoadedNet::engine_name() const {
-  if (engine) return fmt::format("integer ({})", engine->kernels().name);
+  if (engine) return fmt::format("native ({} integer kernels)", engine->kernels().name);
   if (qmodel) return "simulation";
   return "f32";
 }
@@ -101,13 +101,14 @@ int cmd_bench(const BenchArgs& a) {
   }
   const double med = median(times), mn = *std::min_element(times.begin(), times.end());
   const int64_t macs = ln.net.cfg.macs_per_lr_pixel() * int64_t(w) * h;
-  const std::string isa = ln.engine ? ln.engine->kernels().name : isa_name(active_isa());
+  const std::string isa = isa_name(ln.engine ? ln.engine->kernels().isa : active_isa());
   const std::string mode = ln.qmodel ? ln.qmodel->mode : "f32";
   json j;
   j["model"] = a.model;
   j["mode"] = mode;
   j["engine"] = ln.engine ? "integer" : ln.qmodel ? "simulation" : "f32";
   j["isa"] = isa;
+  if (ln.engine) j["kernels"] = ln.engine->kernels().name;
   j["threads"] = num_threads();
   j["size"] = fmt::format("{}x{}", w, h);
   j["runs"] = a.runs;
@@ -213,11 +214,11 @@ int cmd_verify(const VerifyArgs& a) {
   } else {
     fmt::print("{}", e.describe());
     if (bad == 0)
-      fmt::print("verify: {} inputs, {} values: the integer engine ({}) equals the reference execution bit for bit\n",
-                 inputs.size(), total, e.kernels().name);
+      fmt::print("verify: {} input{}, {} values: the native engine ({} integer kernels) equals the reference execution bit for bit\n",
+                 inputs.size(), inputs.size() == 1 ? "" : "s", total, e.kernels().name);
     else
-      fmt::print("verify: {} inputs, {} values: {} MISMATCHES (max code difference {}, max |difference| {:.3g})\n",
-                 inputs.size(), total, bad, worst_code, worst_abs);
+      fmt::print("verify: {} input{}, {} values: {} MISMATCHES (max code difference {}, max |difference| {:.3g})\n",
+                 inputs.size(), inputs.size() == 1 ? "" : "s", total, bad, worst_code, worst_abs);
   }
   return bad == 0 ? 0 : 1;
 }

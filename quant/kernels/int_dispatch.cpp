@@ -9,8 +9,8 @@ const IntKernels& int_kernels(Isa isa) {
   QSR_CHECK(isa_supported(isa), "this CPU cannot run the " + isa_name(isa) + " kernels");
   static const IntKernels scalar{Isa::scalar, "scalar", &int_scalar::conv_rows, &int_scalar::quantize_rows};
 #ifdef QSR_HAVE_SIMD
-  static const IntKernels avx2{Isa::avx2, "avx2 vpmaddwd", &int_avx2::conv_rows, &int_avx2::quantize_rows};
-  static const IntKernels avx512{Isa::avx512, "avx512 vpdpwssd", &int_avx512::conv_rows, &int_avx512::quantize_rows};
+  static const IntKernels avx2{Isa::avx2, "avx2", &int_avx2::conv_rows, &int_avx2::quantize_rows};
+  static const IntKernels avx512{Isa::avx512, "avx512-vnni", &int_avx512::conv_rows, &int_avx512::quantize_rows};
   if (isa == Isa::avx2) return avx2;
   if (isa == Isa::avx512) {
     // The AVX-512 integer table needs VNNI (vpdpwssd); without it the AVX2 table runs.

@@ -137,7 +137,7 @@ struct IntQuantArgs {
 
 struct IntKernels {
   Isa isa;
-  const char* name;  // e.g. "avx2 vpmaddwd"
+  const char* name;  // "scalar", "avx2" or "avx512-vnni"
   // Output rows [y0, y1) of one image.
   void (*conv_rows)(const IntConvArgs& a, int y0, int y1);
   // Rows [y0, y1) of an f32 image quantised to codes (spec: x / scale in IEEE single
