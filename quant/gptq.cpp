@@ -20,16 +20,6 @@ using VecD = Eigen::VectorXd;
 
 constexpr int64_t kChunkRows = 2048;
 
-Activation act_of(const EspcnConfig& cfg, size_t i) {
-  return i + 1 == cfg.kernels.size() && !cfg.activate_last ? Activation::none : cfg.activation;
-}
-
-Tensor float_layer(const Tensor& a, const Tensor& w, const Tensor& b, Activation act) {
-  Var y = act == Activation::relu ? conv2d_relu(Var(a), Var(w), Var(b)) : conv2d(Var(a), Var(w), Var(b));
-  if (act == Activation::tanh) y = qsr::tanh(y);
-  return y.value();
-}
-
 // What conv i sees of its input a: a statically quantised input on its grid, else a.
 Tensor layer_input(const QuantModel& q, size_t i, const Tensor& a) {
   const ActQuant& aq = q.acts[i];
@@ -248,7 +238,7 @@ std::vector<GptqLayerReport> gptq_round(QuantModel& q, const std::vector<Tensor>
     // Advance both chains by this conv.
     for (size_t m = 0; m < aq.size(); ++m) {
       aq[m] = q.forward_layer(int(i), aq[m]);
-      af[m] = float_layer(af[m], q.kernels[i], float_biases[i], act_of(q.cfg, i));
+      af[m] = float_conv(af[m], q.kernels[i], float_biases[i], conv_activation(q.cfg, i));
     }
   }
   return reports;

@@ -57,22 +57,6 @@ namespace {
 
 constexpr int64_t kI32Max = std::numeric_limits<int32_t>::max();
 
-Activation act_of_layer(const EspcnConfig& cfg, size_t i) {
-  return i + 1 == cfg.kernels.size() && !cfg.activate_last ? Activation::none : cfg.activation;
-}
-
-std::vector<int32_t> codes_of(const Tensor& codes) {
-  std::vector<int32_t> v(size_t(codes.numel()));
-  switch (codes.dtype()) {
-    case DType::i8: std::copy_n(codes.data<int8_t>(), v.size(), v.begin()); break;
-    case DType::u8: std::copy_n(codes.data<uint8_t>(), v.size(), v.begin()); break;
-    case DType::i16: std::copy_n(codes.data<int16_t>(), v.size(), v.begin()); break;
-    case DType::i32: std::copy_n(codes.data<int32_t>(), v.size(), v.begin()); break;
-    default: throw Error("integer codes expected");
-  }
-  return v;
-}
-
 int bits_of(double bound) {
   int b = 1;
   while (std::ldexp(1.0, b - 1) - 1 < bound) ++b;
@@ -283,7 +267,7 @@ void IntEngine::Impl::lower_integer(size_t i, Layer& L) {
   const ActQuant& ai = q.acts[i];
   const std::string name = fmt::format("conv{}", i + 1);
   check_int16(ai.fmt, fmt::format("the input of {}", name));
-  const std::vector<int32_t> w = codes_of(wq.codes);
+  const std::vector<int32_t> w = codes_to_int32(wq.codes);
   int64_t wabs = 0;
   for (int32_t v : w) {
     QSR_CHECK(v > -32768 && v <= 32767,
@@ -388,7 +372,7 @@ void IntEngine::Impl::lower() {
     L.pad = L.k / 2;
     L.cs = L.cin == 1 ? 1 : (L.cin + 1) / 2 * 2;
     L.T = (L.k * L.cs + 1) / 2;
-    L.act = act_of_layer(q.cfg, i);
+    L.act = conv_activation(q.cfg, i);
     L.path = q.integer_layer(int(i))                           ? LayerPath::integer
              : q.dynamic_layer(int(i))                         ? LayerPath::dynamic
              : q.weights[i].kind == WeightKind::f16 ? LayerPath::float16
@@ -489,11 +473,6 @@ Tensor dequantize_buf(CodeBuf& buf, float scale, int32_t zp) {
   return t;
 }
 
-Tensor float_layer(const Tensor& a, const Tensor& w, const Tensor& b, Activation act) {
-  Var y = act == Activation::relu ? conv2d_relu(Var(a), Var(w), Var(b)) : conv2d(Var(a), Var(w), Var(b));
-  if (act == Activation::tanh) y = qsr::tanh(y);
-  return y.value();
-}
 
 }  // namespace
 
@@ -641,7 +620,7 @@ Tensor IntEngine::forward(const Tensor& x, std::vector<double>* layer_seconds) c
         conv2d_forward_f16w(f32_kernels(), g, a.f.f32(), Ly.wf16.data(), Ly.bias.f32(), y.f32(), Ly.act == Activation::relu);
         if (Ly.act == Activation::tanh) y = qsr::tanh(Var(y)).value();
       } else {
-        y = float_layer(a.f, Ly.kernel, Ly.bias, Ly.act);
+        y = float_conv(a.f, Ly.kernel, Ly.bias, Ly.act);
       }
       a = Act{};
       if (ao.on && !ao.dynamic) {

@@ -93,24 +93,6 @@ void ranges_of(const Tensor& t, bool per_channel, std::vector<float>& lo, std::v
   tensor_min_max(t, per_channel ? t.dim(t.ndim() - 1) : 1, lo, hi);
 }
 
-std::vector<int32_t> to_int32(const Tensor& codes) {
-  std::vector<int32_t> v(size_t(codes.numel()));
-  switch (codes.dtype()) {
-    case DType::i8: std::copy_n(codes.data<int8_t>(), v.size(), v.begin()); break;
-    case DType::u8: std::copy_n(codes.data<uint8_t>(), v.size(), v.begin()); break;
-    case DType::i16: std::copy_n(codes.data<int16_t>(), v.size(), v.begin()); break;
-    case DType::i32: std::copy_n(codes.data<int32_t>(), v.size(), v.begin()); break;
-    default: throw Error("integer codes expected");
-  }
-  return v;
-}
-
-Tensor float_conv(const Tensor& a, const Tensor& w, const Tensor& b, Activation act) {
-  Var y = act == Activation::relu ? conv2d_relu(Var(a), Var(w), Var(b)) : conv2d(Var(a), Var(w), Var(b));
-  if (act == Activation::tanh) y = qsr::tanh(y);
-  return y.value();
-}
-
 // acc[(n, y, x), co] = sum over the k x k window and cin of xin * w (zero padding), int64.
 // `epilogue(row, acc_row)` consumes one output row (w * cout accumulators) at a time.
 template <class Epilogue>
@@ -150,6 +132,28 @@ void int_conv_rows(const std::vector<int32_t>& xin, int64_t n, int64_t h, int64_
 }
 
 }  // namespace
+
+Activation conv_activation(const EspcnConfig& cfg, size_t i) {
+  return i + 1 == cfg.kernels.size() && !cfg.activate_last ? Activation::none : cfg.activation;
+}
+
+std::vector<int32_t> codes_to_int32(const Tensor& codes) {
+  std::vector<int32_t> v(size_t(codes.numel()));
+  switch (codes.dtype()) {
+    case DType::i8: std::copy_n(codes.data<int8_t>(), v.size(), v.begin()); break;
+    case DType::u8: std::copy_n(codes.data<uint8_t>(), v.size(), v.begin()); break;
+    case DType::i16: std::copy_n(codes.data<int16_t>(), v.size(), v.begin()); break;
+    case DType::i32: std::copy_n(codes.data<int32_t>(), v.size(), v.begin()); break;
+    default: throw Error("integer codes expected");
+  }
+  return v;
+}
+
+Tensor float_conv(const Tensor& a, const Tensor& w, const Tensor& b, Activation act) {
+  Var y = act == Activation::relu ? conv2d_relu(Var(a), Var(w), Var(b)) : conv2d(Var(a), Var(w), Var(b));
+  if (act == Activation::tanh) y = qsr::tanh(y);
+  return y.value();
+}
 
 std::vector<int> parse_layers(const std::string& s, int nconvs) {
   std::vector<int> out;
@@ -312,8 +316,7 @@ void QuantModel::calibrate(const std::vector<Tensor>& inputs, const std::string&
     Tensor a = x;
     if (obs[0]) obs[0]->observe(a);
     for (size_t i = 0; i < kernels.size(); ++i) {
-      const bool last = i + 1 == kernels.size();
-      a = float_conv(a, kernels[i], biases[i], last && !cfg.activate_last ? Activation::none : cfg.activation);
+      a = float_conv(a, kernels[i], biases[i], conv_activation(cfg, i));
       if (obs[i + 1]) obs[i + 1]->observe(a);
     }
   }
@@ -357,16 +360,11 @@ std::unique_ptr<Espcn> QuantModel::float_model() const {
   return m;
 }
 
-namespace {
-Activation act_of(const EspcnConfig& cfg, size_t i) {
-  return i + 1 == cfg.kernels.size() && !cfg.activate_last ? Activation::none : cfg.activation;
-}
-}  // namespace
 
 bool QuantModel::integer_layer(int i) const {
   const size_t u = size_t(i);
   return weights[u].kind == WeightKind::integer && acts[u].on && !acts[u].dynamic && acts[u + 1].on &&
-         !acts[u + 1].dynamic && act_of(cfg, u) != Activation::tanh;
+         !acts[u + 1].dynamic && conv_activation(cfg, u) != Activation::tanh;
 }
 
 bool QuantModel::dynamic_layer(int i) const {
@@ -392,7 +390,7 @@ int QuantModel::accumulator_bits_of(int i) const {
     span = std::max<int64_t>(in.qmax() - z, z - in.qmin());
   }
   int64_t wmax = 0;
-  for (int32_t c : to_int32(weights[u].codes)) wmax = std::max<int64_t>(wmax, std::abs(int64_t(c)));
+  for (int32_t c : codes_to_int32(weights[u].codes)) wmax = std::max<int64_t>(wmax, std::abs(int64_t(c)));
   int64_t bmax = 0;
   if (!acts[u].dynamic) {
     const Tensor& b = biases[u];
@@ -420,7 +418,7 @@ Tensor QuantModel::forward_layer(int li, const Tensor& a) const {
   QSR_CHECK(!needs_calibration(), "quantised model: activations are not calibrated");
   NoGradGuard ng;
   const size_t i = size_t(li);
-  const Activation act = act_of(cfg, i);
+  const Activation act = conv_activation(cfg, i);
   const int k = int(kernels[i].dim(0));
   const int64_t cin = kernels[i].dim(2), cout = kernels[i].dim(3);
   QSR_CHECK(a.ndim() == 4 && a.dim(3) == cin, fmt::format("conv{}: input must be [n, h, w, {}]", li + 1, cin));
@@ -438,9 +436,9 @@ Tensor QuantModel::forward_layer(int li, const Tensor& a) const {
     ranges_of(a, false, lo, hi);
     in_p = params_from_ranges(acts[i].fmt, lo, hi);
   }
-  std::vector<int32_t> xin = to_int32(quantize(a, acts[i].fmt, in_p));
+  std::vector<int32_t> xin = codes_to_int32(quantize(a, acts[i].fmt, in_p));
   for (int32_t& v : xin) v -= in_p.zero_point[0];
-  const std::vector<int32_t> wk = to_int32(wq.codes);
+  const std::vector<int32_t> wk = codes_to_int32(wq.codes);
   const float s_in = in_p.scale[0];
   auto s_w = [&](int64_t c) { return wq.params.scale[wq.params.size() == 1 ? 0 : size_t(c)]; };
   Tensor out = Tensor::empty({n, h, w, cout});
@@ -667,7 +665,7 @@ QuantModel load_quant_model(const std::string& path) {
         wq.params.zero_point.assign(z->data<int32_t>(), z->data<int32_t>() + np);
         for (float v : wq.params.scale)
           if (!(v > 0) || !std::isfinite(v)) throw bad(name + ".kernel has a scale that is not a positive number");
-        for (int32_t code : to_int32(*k))
+        for (int32_t code : codes_to_int32(*k))
           if (code < wq.fmt.qmin() || code > wq.fmt.qmax()) throw bad(name + ".kernel has codes outside its format");
       } else if (wq.kind == WeightKind::f16) {
         want = DType::f16;

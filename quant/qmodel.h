@@ -81,6 +81,13 @@ struct QuantPlan {
 };
 QuantPlan plan_quantization(const QuantRequest& req, int nconvs);
 
+// The activation after conv i of an ESPCN (none on the last conv unless activate_last).
+Activation conv_activation(const EspcnConfig& cfg, size_t i);
+// act(conv(a, w) + b) in the f32 engine (no gradients): the float path of every conv.
+Tensor float_conv(const Tensor& a, const Tensor& w, const Tensor& b, Activation act);
+// Integer codes of any storage type (i8, u8, i16, i32) as int32.
+std::vector<int32_t> codes_to_int32(const Tensor& codes);
+
 // Integer weight parameters as QuantModel chooses them: params_from_ranges of the kernel's
 // min / max per output channel (the last axis of HWIO) when f is per channel, else of the whole tensor.
 QParams weight_params(const Tensor& kernel, const QFormat& f);
