@@ -211,3 +211,36 @@ TEST_CASE("int engine: refuses what it cannot run, with the reason", "[int]") {
   IntEngine e(q);
   REQUIRE_THROWS_WITH(e.forward(Tensor({1, 4, 4, 3})), Catch::Contains("input must be"));
 }
+
+TEST_CASE("int engine: every ISA equals the scalar twin on random architectures, modes and shapes", "[int]") {
+  Rng r(qsr_test::base_seed() + 77);
+  const std::vector<std::string> modes = {"int8", "int16x8", "dynamic-range", "w2a2", "w3a4", "w4a4", "w5a7",
+                                          "w7a8", "w8a7", "w6a6", "w4a8", "w8a4", "w12a12", "q3.5", "float16"};
+  const int kernels[] = {1, 3, 5};
+  for (int trial = 0; trial < 12; ++trial) {
+    EspcnConfig cfg;
+    cfg.scale = 2 + int(r.below(2));
+    const int nf = 1 + int(r.below(2));
+    cfg.features.clear();
+    cfg.kernels.clear();
+    for (int f = 0; f < nf; ++f) cfg.features.push_back(1 + int(r.below(40)));
+    for (int f = 0; f <= nf; ++f) cfg.kernels.push_back(kernels[r.below(3)]);
+    cfg.kernels[0] = 5;
+    auto m = model(cfg, qsr_test::base_seed() + 500 + trial);
+    const std::string mode = modes[r.below(modes.size())];
+    const bool per_channel = r.below(4) != 0;
+    const Rounding rr = r.below(2) ? Rounding::half_away : Rounding::half_even;
+    const QuantModel q = quantised(*m, mode, per_channel, rr);
+    const Tensor x = image(qsr_test::base_seed() + 600 + trial, 1 + int(r.below(2)), 1 + int(r.below(23)), 1 + int(r.below(41)));
+    const Tensor ref = q.forward(x);
+    const Tensor twin = IntEngine(q, Isa::scalar).forward(x);
+    INFO("trial " << trial << ": " << cfg.describe() << ", " << mode << (per_channel ? " per-channel " : " per-tensor ")
+                  << rounding_name(rr) << ", input " << shape_str(x.shape()));
+    REQUIRE(identical(ref, twin));
+    for (Isa isa : available_isas()) {
+      IntEngine e(q, isa);
+      INFO(isa_name(isa) << "\n" << e.describe());
+      REQUIRE(identical(twin, e.forward(x)));
+    }
+  }
+}
