@@ -75,7 +75,7 @@ struct CodeBuf {
   void shape(int n_, int h_, int w_, int c_, int pad_, bool bytes_ = false, int32_t off_ = 0) {
     n = n_, h = h_, w = w_, c = c_, pad = pad_, bytes = bytes_, off = off_;
     cs = c == 1 ? 1 : bytes ? (c + 3) / 4 * 4 : (c + 1) / 2 * 2;
-    row = int64_t(w + 2 * pad + 3) * cs;
+    row = int64_t(w + 2 * pad + (bytes ? 3 : 1)) * cs;  // the extra columns: pairs / quads past a 1-channel row
     img = int64_t(h + 2 * pad) * row;
     const int64_t slack = int64_t(kIntMR + 8) * cs + 2 * row + 64;
     size = n * img + slack;  // elements
@@ -156,7 +156,7 @@ struct IntEngine::Impl {
   void lower();
   void lower_integer(size_t i, Layer& L);
   static void pack(Layer& L, const std::vector<int32_t>& w);
-  static void try_u8(Layer& L, const std::vector<int32_t>& w, const QFormat& in, int64_t zin, const std::vector<int64_t>& bq);
+  void try_u8(Layer& L, const std::vector<int32_t>& w, const QFormat& in, int64_t zin, const std::vector<int64_t>& bq) const;
 };
 
 namespace {
@@ -211,7 +211,7 @@ void IntEngine::Impl::pack(Layer& L, const std::vector<int32_t>& w) {
 // The u8 path when its pair sums provably fit int16 (int_kernels.h): weights in int8, input
 // codes spanning at most 256 values, umax * (|w0| + |w1|) <= 32767 for every pair.
 void IntEngine::Impl::try_u8(Layer& L, const std::vector<int32_t>& w, const QFormat& in, int64_t zin,
-                             const std::vector<int64_t>& bq) {
+                             const std::vector<int64_t>& bq) const {
   const int64_t umax = int64_t(in.qmax()) - in.qmin();
   if (umax > 255) return;
   for (int32_t v : w)
@@ -229,7 +229,10 @@ void IntEngine::Impl::try_u8(Layer& L, const std::vector<int32_t>& w, const QFor
     for (int ky = 0; ky < k; ++ky)
       for (int j = 0; j < 4 * T4; j += 2)
         pairmax = std::max<int64_t>(pairmax, umax * (std::abs(weight(ky, j, c)) + std::abs(weight(ky, j + 1, c))));
-  if (pairmax > 32767) return;
+  // vpdpbusd (the AVX512-VNNI table) adds u8 x s8 products without an int16 intermediate:
+  // exact for any pairs when every step widens (kacc = 1, the tiles that use it).
+  const bool vnni = K->isa == Isa::avx512;
+  if (pairmax > 32767 && !vnni) return;
   std::vector<int32_t> beff(L.beff.size(), 0);
   for (int c = 0; c < cout; ++c) {
     const int64_t b = bq[size_t(c)] + (int64_t(in.qmin()) - zin) * L.wsum[size_t(c)];
@@ -239,7 +242,7 @@ void IntEngine::Impl::try_u8(Layer& L, const std::vector<int32_t>& w, const QFor
   L.u8 = true;
   L.cs8 = cs;
   L.T4 = T4;
-  L.kacc = pairmax > 0 ? int(std::min<int64_t>(T4, 32767 / pairmax)) : T4;
+  L.kacc = pairmax > 32767 ? 1 : pairmax > 0 ? int(std::min<int64_t>(T4, 32767 / pairmax)) : T4;
   L.beff8 = std::move(beff);
   L.wpack8.assign(size_t(L.nvec) * k * T4 * 64 + size_t(L.tail) * k * T4 * 4, 0);
   int8_t* p = L.wpack8.data();

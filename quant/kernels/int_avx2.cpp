@@ -34,6 +34,7 @@ struct V {
   static I add16(I a, I b) { return _mm256_add_epi16(a, b); }
   static I widen16(I v) { return _mm256_madd_epi16(v, _mm256_set1_epi16(1)); }
   static I dp8(I acc, I x, I w) { return _mm256_add_epi32(acc, widen16(_mm256_maddubs_epi16(x, w))); }
+  static __m256i dp8_256(__m256i acc, __m256i x, __m256i w) { return dp8(acc, x, w); }
   static void store8(uint8_t* p, I v, int n) {
     const __m128i s = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
     const __m128i b = _mm_packus_epi16(s, s);

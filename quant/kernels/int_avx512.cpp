@@ -33,6 +33,7 @@ struct V {
   static I add16(I a, I b) { return _mm512_add_epi16(a, b); }
   static I widen16(I v) { return _mm512_madd_epi16(v, _mm512_set1_epi16(1)); }
   static I dp8(I acc, I x, I w) { return _mm512_dpbusd_epi32(acc, x, w); }
+  static __m256i dp8_256(__m256i acc, __m256i x, __m256i w) { return _mm256_dpbusd_epi32(acc, x, w); }
   static void store8(uint8_t* p, I v, int n) {
     const __m128i b = _mm512_cvtepi32_epi8(v);  // values are in 0..255
     if (n == 16) {

@@ -65,7 +65,9 @@ inline constexpr int kIntDotMax = 2;
 // pair sums u0*w0 + u1*w1; they are exact when umax * (|w0| + |w1|) <= 32767 for every pair of
 // the layer's weights (lowering proves it, else the layer runs the int16 path); `kacc` steps
 // are summed in int16 (kacc * the largest pair sum <= 32767) before vpmaddwd with ones widens
-// them into the int32 accumulators. AVX512-VNNI does each step with one vpdpbusd.
+// them into the int32 accumulators. AVX512-VNNI does each step with one vpdpbusd, whose
+// products and sums are exact for any u8 x s8 values (no int16 intermediate): there the u8
+// path takes every 8-bit word, widening every step (kacc = 1) where the pair bound fails.
 struct IntConvArgs {
   int h = 0, w = 0, k = 1;  // output (= input) rows and columns of one image, kernel size
   int cs = 1;               // input channel stride (int16 per pixel)
