@@ -23,7 +23,7 @@
 #   RUNS     (unset)  timed runs per invocation for every size; unset: 10 at 100x100, 5 otherwise
 #   WARMUP   2        warm-up runs per invocation
 #   SIZES    "100x100 640x360"   THREADS "1 2"
-#   MODES    "float16 dynamic-range int8 int16x8 w4a4"
+#   MODES    "float16 dynamic-range int8 int16x8 w7a8 w4a4"
 #   PEERS    1        0 skips the peer comparison; PEERS_TIMEOUT 1800 (seconds)
 # Relative paths above are taken from the repository root when defaulted, else from the
 # current directory.
@@ -39,7 +39,7 @@ ROUNDS=${ROUNDS:-3}
 WARMUP=${WARMUP:-2}
 SIZES=${SIZES:-100x100 640x360}
 THREADS=${THREADS:-1 2}
-MODES=${MODES:-float16 dynamic-range int8 int16x8 w4a4}
+MODES=${MODES:-float16 dynamic-range int8 int16x8 w7a8 w4a4}
 PEERS=${PEERS:-1}
 PEERS_TIMEOUT=${PEERS_TIMEOUT:-1800}
 PY=$(command -v python3 || echo /usr/bin/python3)
@@ -121,11 +121,14 @@ elif ! help=$("$PY" "$cmp" --help 2>&1) || ! grep -q -- '--qsr-model' <<< "$help
 else
   echo "int_engine.sh: peers (compare.py --dtype int8)" >&2
   peer_runs=${RUNS:-5}
-  if peer_out=$(timeout "$PEERS_TIMEOUT" "$PY" "$cmp" --dtype int8 --qsr-model "$(model_of int8)" \
+  # Ours: int8, and w7a8 (7-bit weights: the exact vpmaddubsw path) when it is among the modes.
+  qmodels=("$(model_of int8)")
+  [[ " $MODES " == *" w7a8 "* ]] && qmodels+=("$(model_of w7a8)")
+  if peer_out=$(timeout "$PEERS_TIMEOUT" "$PY" "$cmp" --dtype int8 --qsr-model "${qmodels[@]}" \
                   --qsr-tool "$QSR" --ours "$bindir/bench/qsr_bench" --peers-dir "$bindir/bench/peers" \
                   --size 640x360 100x100 --threads 1 2 --rounds "$ROUNDS" --runs "$peer_runs" \
                   2>> "$log"); then
-    { echo "Command: \`compare.py --dtype int8 --qsr-model $(basename "$(model_of int8)") --size 640x360 100x100 --threads 1 2 --rounds $ROUNDS --runs $peer_runs\`"
+    { echo "Command: \`compare.py --dtype int8 --qsr-model ${qmodels[*]##*/} --size 640x360 100x100 --threads 1 2 --rounds $ROUNDS --runs $peer_runs\`"
       echo
       echo "$peer_out"; } > "$peers_md"
   else
@@ -149,14 +152,26 @@ for p in peak_runs:
         if k.endswith("_gmacs"):
             q[k] = v if q.get(k) is None else max(q[k], v) if v is not None else q[k]
 bench = [r for r in recs if r["kind"] == "bench"]
-INT_PATHS = {"integer", "dynamic-range"}  # int16-pair kernels: vpmaddwd peak
+INT_PATHS = {"integer", "dynamic-range"}
+# The peak of the instruction a layer's kernel runs on: int16 pairs -> vpmaddwd (+vpaddd);
+# u8 quads widened every step -> vpmaddubsw + vpmaddwd(1) + vpaddd; u8 quads summed in int16
+# over several steps -> vpmaddubsw (+vpaddw); float paths -> FMA.
+PEAK_KEYS = {"vpmaddwd": "vpmaddwd_gmacs", "vpmaddubsw+vpmaddwd": "vpmaddubsw_i32_gmacs",
+             "vpmaddubsw": "vpmaddubsw_gmacs", "FMA": "fma_f32_gmacs"}
+
+def kind_of(layer):
+    if layer.get("path") not in INT_PATHS:
+        return "FMA"
+    k = layer.get("kernel") or ""
+    if "u8 quads" not in k:
+        return "vpmaddwd"
+    return "vpmaddubsw+vpmaddwd" if "sums of 1 step)" in k else "vpmaddubsw"
 
 def med(v):
     return statistics.median(v) if v else None
 
-def peak_ref(int_path, t):
-    p = peaks.get(t, {})
-    return ("vpmaddwd", p.get("vpmaddwd_gmacs")) if int_path else ("FMA", p.get("fma_f32_gmacs"))
+def peak_ref(kind, t):
+    return kind, peaks.get(t, {}).get(PEAK_KEYS[kind])
 
 def fmt(x, spec=".2f", none="-"):
     return none if x is None else format(x, spec)
@@ -195,16 +210,17 @@ for size in sizes:
                            engine=ok[0].get("engine"), mode=ok[0].get("mode"))
                 # Which peak: the MAC-weighted majority of the layers' paths (f32 model: FMA).
                 ls = ok[0].get("layers") or []
-                int_macs = sum(l["macs"] for l in ls if l.get("path") in INT_PATHS)
-                int_path = bool(ls) and int_macs * 2 > sum(l["macs"] for l in ls)
-                ref, pk = peak_ref(int_path, t)
+                by_kind = {}
+                for l in ls:
+                    by_kind[kind_of(l)] = by_kind.get(kind_of(l), 0) + l["macs"]
+                ref, pk = peak_ref(max(by_kind, key=by_kind.get) if by_kind else "FMA", t)
                 row.update(peak_ref=ref, peak_gmacs=pk,
                            pct_peak=None if not pk else 100 * row["gmacs"] / pk)
                 if ls:
                     lrows = []
                     for i, l in enumerate(ls):
                         lms = med([x["layers"][i]["median_ms"] for x in ok])
-                        lref, lpk = peak_ref(l.get("path") in INT_PATHS, t)
+                        lref, lpk = peak_ref(kind_of(l), t)
                         lg = l["macs"] / (lms * 1e-3) * 1e-9
                         lrows.append({"name": l["name"], "path": l.get("path"), "kernel": l.get("kernel"),
                                       "median_ms": lms, "macs": l["macs"], "gmacs": lg, "peak_ref": lref,
@@ -216,10 +232,11 @@ for size in sizes:
         for row in rows.values():
             row["speedup_vs_f32"] = (f32 / row["median_ms"]) if f32 and row.get("median_ms") else None
         lines.append(f"## {size} low-res, {t} thread(s)\n")
-        lines.append("% of peak: against the FMA f32 peak for f32 and float16, against the vpmaddwd peak "
-                     "for models whose MACs run mostly on int16-pair kernels (int8, int16x8, w4a4, and "
-                     "dynamic-range, whose engine quantises activations on the fly); the reference is "
-                     f"named per row. Peaks at {t} thread(s). Speed-up = f32 ms / mode ms.\n")
+        lines.append("% of peak: against the peak of the instruction most of the model's MACs run on "
+                     "(FMA for f32 and float16; vpmaddwd for int16 pairs: int8, int16x8, dynamic-range; "
+                     "vpmaddubsw+vpmaddwd for u8 quads widened every step: w7a8; vpmaddubsw for u8 quads "
+                     "summed in int16: w4a4); the reference is named per row. Peaks at "
+                     f"{t} thread(s). Speed-up = f32 ms / mode ms.\n")
         lines.append("| mode | median ms | GMAC/s | % of peak | speed-up vs our f32 |")
         lines.append("|---|---:|---:|---:|---:|")
         for lab in labels:

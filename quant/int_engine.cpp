@@ -457,19 +457,25 @@ void quantize_into(const IntKernels& K, const Tensor& x, const QFormat& f, float
   }
 }
 
-Tensor dequantize_buf(CodeBuf& buf, float scale, int32_t zp) {
-  Tensor t = Tensor::empty({buf.n, buf.h, buf.w, buf.c});
+// Codes to f32, (q - zp) * scale. r > 1: the last conv's codes, moved by depth-to-space on
+// the way (TensorFlow order: out[y*r + i][x*r + j][ch] = in[y][x][(i*r + j)*C + ch]).
+Tensor dequantize_buf(CodeBuf& buf, float scale, int32_t zp, int r = 1) {
+  const int C = buf.c / (r * r);
+  Tensor t = Tensor::empty({buf.n, int64_t(buf.h) * r, int64_t(buf.w) * r, C});
   float* o = t.f32();
   for (int b = 0; b < buf.n; ++b) {
     const int16_t* src = buf.interior(b);
+    float* ob = o + int64_t(b) * buf.h * buf.w * buf.c;
     parallel_for(
         buf.h,
         [&](int64_t y0, int64_t y1) {
           for (int64_t y = y0; y < y1; ++y)
             for (int x = 0; x < buf.w; ++x)
-              for (int c = 0; c < buf.c; ++c)
-                o[((int64_t(b) * buf.h + y) * buf.w + x) * buf.c + c] =
+              for (int c = 0; c < buf.c; ++c) {
+                const int i = c / C / r, j = c / C % r, ch = c % C;
+                ob[((y * r + i) * buf.w * r + int64_t(x) * r + j) * C + ch] =
                     dequantize_value(src[y * buf.row + int64_t(x) * buf.cs + c], scale, zp);
+              }
         },
         int64_t(buf.w) * buf.c);
   }
@@ -495,6 +501,7 @@ Tensor IntEngine::forward(const Tensor& x, std::vector<double>* layer_seconds) c
   CodeBuf* bufs = impl_->bufs;
   int next_buf = 0;
   auto t0 = Clock::now();
+  bool shuffled = false;  // the output already moved by depth-to-space
   Act a;
   a.f = x;
   const ActQuant& a0 = q.acts[0];
@@ -610,7 +617,9 @@ Tensor IntEngine::forward(const Tensor& x, std::vector<double>* layer_seconds) c
         a.scale = ao.params.scale[0];
         a.zp = ao.params.zero_point[0];
         if (!next_int) {
-          a.f = dequantize_buf(*out, a.scale, a.zp);
+          // The last conv: depth-to-space on the codes, dequantised as they move.
+          a.f = dequantize_buf(*out, a.scale, a.zp, i + 1 == L ? cfg.scale : 1);
+          shuffled = i + 1 == L;
           a.codes = false;
         }
       }
@@ -643,7 +652,7 @@ Tensor IntEngine::forward(const Tensor& x, std::vector<double>* layer_seconds) c
       }
       a.f = y;
     }
-    if (i + 1 == L) a.f = pixel_shuffle(Var(a.f), cfg.scale).value();
+    if (i + 1 == L && !shuffled) a.f = pixel_shuffle(Var(a.f), cfg.scale).value();
     if (layer_seconds) {
       const auto t1 = Clock::now();
       (*layer_seconds)[i] = std::chrono::duration<double>(t1 - t0).count();

@@ -1,23 +1,26 @@
 // The native integer engine: a quantised model (quant/qmodel.h) lowered to integer
 // kernels (quant/kernels/int_kernels.h) that give exactly the codes of the reference
-// execution QuantModel::forward, but run as int16 pair-GEMMs with int32 accumulation.
+// execution QuantModel::forward, but run as int16 pair-GEMMs (or u8 quad-GEMMs) with
+// int32 accumulation.
 //
 // Lowering, per conv (QuantModel's own classification):
 //   integer  (integer weights, static quantised input and output): the input arrives as
-//            int16 codes in a zero-point-padded buffer; packed int16 weight pairs;
-//            bias and zero-point correction folded into one int32 per channel; fixed-point
-//            requantisation (multiplier and shift, the spec's rounding) with the ReLU as a
-//            clamp; codes written straight into the next conv's padded buffer. int32
-//            accumulators when lowering proves they cannot overflow, else int64 (`wide`).
+//            int16 codes (or bytes, on the u8 path) in a zero-point-padded buffer; packed
+//            int16 weight pairs (or int8 quads); bias and zero-point correction folded into
+//            one int32 per channel; fixed-point requantisation (multiplier and shift, the
+//            spec's rounding) with the ReLU as a clamp; codes written straight into the next
+//            conv's padded buffer. int32 accumulators when lowering proves they cannot
+//            overflow, else int64 (`wide`).
 //   dynamic  (dynamic-range): the f32 input quantised to s8 from its own range per call,
 //            the same integer kernels, a float output stage (acc * s_in * s_w + bias).
 //   float16  weights packed as IEEE halves, converted with F16C in the conv's inner loop.
 //   float    f32 or bf16 weights, or integer weights without integer activations: the f32
 //            engine with the effective weights (as the reference).
-// The input image is quantised once onto a0's grid; the last conv's codes are dequantised
-// and moved by depth-to-space. Word lengths 2..16 all run on these kernels (codes are
-// int16); formats whose codes do not fit int16 (u16 activations) are refused at lowering
-// with an error that names the tensor (QuantModel::forward, `--simulate`, still runs them).
+// The input image is quantised once onto a0's grid; the last conv's codes are moved by
+// depth-to-space and dequantised in one pass. Word lengths 2..16 all run on these kernels
+// (codes are int16); formats whose codes do not fit int16 (u16 activations) are refused at
+// lowering with an error that names the tensor (QuantModel::forward, `--simulate`, still
+// runs them).
 #pragma once
 #include <memory>
 #include <string>

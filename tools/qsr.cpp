@@ -25,6 +25,7 @@
 #include "quant/gptq.h"
 #include "quant/qat.h"
 #include "quant/qmodel.h"
+#include "quant/kernels/int_kernels.h"
 #include "tools/run_cmds.h"
 
 #ifndef QSR_VERSION
@@ -629,6 +630,9 @@ int main(int argc, char** argv) {
       fmt::print("qsr {}\n{}", QSR_VERSION, cpu_report());
       fmt::print("3x3 convolutions: {} (QSR_CONV=direct|winograd|auto; auto: Winograd F(4x4,3x3) when training, direct for inference)\n",
                  conv_algo_name(conv_algo()));
+      fmt::print("quantised models: the native engine, {} integer kernels (int16 pairs and u8 quads; QSR_ISA picks them too); "
+                 "--simulate runs the reference execution\n",
+                 quant::int_kernels().name);
       return 0;
     }
     if (*demo) return cmd_demo(steps, batch, patch, size, seed);

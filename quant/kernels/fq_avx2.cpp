@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "quant/kernels/fq_kernels.h"
+#include "quant/kernels/round_simd.h"
 
 namespace qsr::quant::fq_avx2 {
 
@@ -18,26 +19,9 @@ struct V {
   static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
   static F sub(F a, F b) { return _mm256_sub_ps(a, b); }
   // vroundps with the nearest mode is round half to even.
-  static F round_even(F v) { return _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
-  // Round half away on the magnitude: a = |v|, t = floor(a), d = a - t (exact: a >= 0), up
-  // where d >= 1/2, then v's sign back (the result equals round_value's). For |v| >= 2^23 and
-  // inf, d is 0 and a is returned; NaN stays NaN.
-  static F round_away(F v) {
-    const F sign = _mm256_set1_ps(-0.f);
-    const F a = _mm256_andnot_ps(sign, v);
-    const F t = _mm256_round_ps(a, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-    const F up = _mm256_cmp_ps(_mm256_sub_ps(a, t), _mm256_set1_ps(0.5f), _CMP_GE_OQ);
-    const F r = _mm256_add_ps(t, _mm256_and_ps(up, _mm256_set1_ps(1.f)));
-    return _mm256_or_ps(r, _mm256_and_ps(sign, v));
-  }
-  // vmaxps / vminps return the second operand for NaN: NaN becomes -2^30, then the
-  // ordered mask makes it +0; adding +0 turns -0 into +0.
-  static F clamp_code(F r) {
-    const F lim = _mm256_set1_ps(1073741824.f);
-    const F ord = _mm256_cmp_ps(r, r, _CMP_ORD_Q);
-    const F c = _mm256_min_ps(_mm256_max_ps(r, _mm256_sub_ps(_mm256_setzero_ps(), lim)), lim);
-    return _mm256_add_ps(_mm256_and_ps(c, ord), _mm256_setzero_ps());
-  }
+  static F round_even(F v) { return simd::round_even(v); }
+  static F round_away(F v) { return simd::round_away(v); }
+  static F clamp_code(F r) { return simd::clamp_code(r); }
   static M lt(F a, F b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
   static M gt(F a, F b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
   static M neither(M a, M b) { return _mm256_xor_ps(_mm256_or_ps(a, b), _mm256_castsi256_ps(_mm256_set1_epi32(-1))); }

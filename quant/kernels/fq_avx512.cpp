@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "quant/kernels/fq_kernels.h"
+#include "quant/kernels/round_simd.h"
 
 namespace qsr::quant::fq_avx512 {
 
@@ -21,23 +22,9 @@ struct V {
   static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
   static F sub(F a, F b) { return _mm512_sub_ps(a, b); }
   // vrndscaleps with scale 0 and the nearest mode is round half to even.
-  static F round_even(F v) { return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
-  // As fq_avx2.cpp: half away on the magnitude, then v's sign back.
-  static F round_away(F v) {
-    const __m512i sign = _mm512_set1_epi32(int32_t(0x80000000u));
-    const F a = _mm512_castsi512_ps(_mm512_andnot_si512(sign, _mm512_castps_si512(v)));
-    const F t = _mm512_roundscale_ps(a, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-    const __mmask16 up = _mm512_cmp_ps_mask(_mm512_sub_ps(a, t), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
-    const F r = _mm512_mask_add_ps(t, up, t, _mm512_set1_ps(1.f));
-    return _mm512_castsi512_ps(
-        _mm512_or_si512(_mm512_castps_si512(r), _mm512_and_si512(sign, _mm512_castps_si512(v))));
-  }
-  static F clamp_code(F r) {
-    const F lim = _mm512_set1_ps(1073741824.f);
-    const __mmask16 ord = _mm512_cmp_ps_mask(r, r, _CMP_ORD_Q);
-    const F c = _mm512_min_ps(_mm512_max_ps(r, _mm512_set1_ps(-1073741824.f)), lim);
-    return _mm512_add_ps(_mm512_maskz_mov_ps(ord, c), _mm512_setzero_ps());
-  }
+  static F round_even(F v) { return simd::round_even(v); }
+  static F round_away(F v) { return simd::round_away(v); }
+  static F clamp_code(F r) { return simd::clamp_code(r); }
   static M lt(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
   static M gt(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
   static M neither(M a, M b) { return __mmask16(~(a | b)); }

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "quant/kernels/int_kernels.h"
+#include "quant/kernels/round_simd.h"
 #include "quant/spec.h"
 
 namespace qsr::quant::int_avx2 {
@@ -133,21 +134,9 @@ struct V {
     }
   }
   static I cvt(F r) { return _mm256_cvtps_epi32(r); }  // r holds integers
-  static F round_even(F v) { return _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
-  static F round_away(F v) {
-    const F sign = _mm256_set1_ps(-0.f);
-    const F a = _mm256_andnot_ps(sign, v);
-    const F t = _mm256_round_ps(a, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-    const F up = _mm256_cmp_ps(_mm256_sub_ps(a, t), _mm256_set1_ps(0.5f), _CMP_GE_OQ);
-    const F r = _mm256_add_ps(t, _mm256_and_ps(up, _mm256_set1_ps(1.f)));
-    return _mm256_or_ps(r, _mm256_and_ps(sign, v));
-  }
-  static F clamp_code(F r) {  // round_value: NaN -> 0, |r| <= 2^30
-    const F lim = _mm256_set1_ps(1073741824.f);
-    const F ord = _mm256_cmp_ps(r, r, _CMP_ORD_Q);
-    const F c = _mm256_min_ps(_mm256_max_ps(r, _mm256_sub_ps(_mm256_setzero_ps(), lim)), lim);
-    return _mm256_add_ps(_mm256_and_ps(c, ord), _mm256_setzero_ps());
-  }
+  static F round_even(F v) { return simd::round_even(v); }
+  static F round_away(F v) { return simd::round_away(v); }
+  static F clamp_code(F r) { return simd::clamp_code(r); }  // round_value: NaN -> 0, |r| <= 2^30
 };
 
 #include "quant/kernels/int_impl.inc"

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "quant/kernels/int_kernels.h"
+#include "quant/kernels/round_simd.h"
 #include "quant/spec.h"
 
 namespace qsr::quant::int_avx512 {
@@ -131,21 +132,9 @@ struct V {
     }
   }
   static I cvt(F r) { return _mm512_cvtps_epi32(r); }
-  static F round_even(F v) { return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
-  static F round_away(F v) {
-    const F a = _mm512_abs_ps(v);
-    const F t = _mm512_roundscale_ps(a, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-    const __mmask16 up = _mm512_cmp_ps_mask(_mm512_sub_ps(a, t), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
-    const F r = _mm512_mask_add_ps(t, up, t, _mm512_set1_ps(1.f));
-    const __m512i sign = _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(int32_t(0x80000000u)));
-    return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(r), sign));
-  }
-  static F clamp_code(F r) {
-    const F lim = _mm512_set1_ps(1073741824.f);
-    const __mmask16 ord = _mm512_cmp_ps_mask(r, r, _CMP_ORD_Q);
-    const F c = _mm512_min_ps(_mm512_max_ps(r, _mm512_sub_ps(_mm512_setzero_ps(), lim)), lim);
-    return _mm512_add_ps(_mm512_maskz_mov_ps(ord, c), _mm512_setzero_ps());
-  }
+  static F round_even(F v) { return simd::round_even(v); }
+  static F round_away(F v) { return simd::round_away(v); }
+  static F clamp_code(F r) { return simd::clamp_code(r); }  // round_value: NaN -> 0, |r| <= 2^30
 };
 
 #include "quant/kernels/int_impl.inc"

@@ -11,49 +11,50 @@ namespace qsr::quant::int_scalar {
 
 namespace {
 
-// One output pixel's accumulators for the channels of a block of `lanes` channels.
-template <class Acc>
-void block_pixel(const IntConvArgs& a, const int16_t* win, const int16_t* wb, int lanes, Acc* acc) {
+// The layouts of one path: int16 codes with int16 weight pairs (E = 2 elements per step),
+// or u8 bytes with int8 weight quads (E = 4).
+template <class X, class Wt, int E>
+struct Layout {
+  const X* in;
+  const Wt* wpack;
+  const Wt* wdot;
+  int steps, dotlen;
+};
+
+// One output pixel's accumulators for the channels of a block of `lanes` channels. Wide
+// (Acc = int64): int32 chunks of a.chunk steps summed in int64 (each chunk fits int32 by
+// lowering's bound).
+template <class Acc, class X, class Wt, int E>
+void block_pixel(const IntConvArgs& a, const Layout<X, Wt, E>& L, const X* win, const Wt* wb, int lanes, Acc* acc) {
   std::fill(acc, acc + lanes, Acc(0));
+  const int chunk = sizeof(Acc) == 8 ? a.chunk : L.steps;
   for (int ky = 0; ky < a.k; ++ky) {
-    const int16_t* r = win + ky * a.in_row;
-    const int16_t* w = wb + int64_t(ky) * a.T * lanes * 2;
-    if constexpr (sizeof(Acc) == 8) {
-      // wide: int32 chunks of a.chunk steps, summed in int64 (each chunk fits int32 by lowering's bound)
-      for (int t0 = 0; t0 < a.T; t0 += a.chunk) {
-        const int t1 = std::min(a.T, t0 + a.chunk);
-        int32_t part[kIntNR] = {};
-        for (int t = t0; t < t1; ++t) {
-          const int32_t x0 = r[2 * t], x1 = r[2 * t + 1];
-          const int16_t* wt = w + int64_t(t) * lanes * 2;
-          for (int l = 0; l < lanes; ++l) part[l] += x0 * wt[2 * l] + x1 * wt[2 * l + 1];
-        }
-        for (int l = 0; l < lanes; ++l) acc[l] += part[l];
+    const X* r = win + ky * a.in_row;
+    const Wt* w = wb + int64_t(ky) * L.steps * lanes * E;
+    for (int t0 = 0; t0 < L.steps; t0 += chunk) {
+      const int t1 = std::min(L.steps, t0 + chunk);
+      int32_t part[kIntNR] = {};
+      for (int t = t0; t < t1; ++t) {
+        const Wt* wt = w + int64_t(t) * lanes * E;
+        for (int l = 0; l < lanes; ++l)
+          for (int e = 0; e < E; ++e) part[l] += int32_t(r[E * t + e]) * wt[E * l + e];
       }
-    } else {
-      for (int t = 0; t < a.T; ++t) {
-        const int32_t x0 = r[2 * t], x1 = r[2 * t + 1];
-        const int16_t* wt = w + int64_t(t) * lanes * 2;
-        for (int l = 0; l < lanes; ++l) acc[l] += x0 * wt[2 * l] + x1 * wt[2 * l + 1];
-      }
+      for (int l = 0; l < lanes; ++l) acc[l] += part[l];
     }
   }
 }
 
-template <class Acc>
-Acc dot_pixel(const IntConvArgs& a, const int16_t* win, const int16_t* wd) {
+template <class Acc, class X, class Wt, int E>
+Acc dot_pixel(const IntConvArgs& a, const Layout<X, Wt, E>& L, const X* win, const Wt* wd) {
   Acc acc = 0;
+  const int chunk = sizeof(Acc) == 8 ? 2 * a.chunk : L.dotlen;
   for (int ky = 0; ky < a.k; ++ky) {
-    const int16_t* r = win + ky * a.in_row;
-    const int16_t* w = wd + int64_t(ky) * a.dotlen;
-    if constexpr (sizeof(Acc) == 8) {
-      for (int j0 = 0; j0 < a.dotlen; j0 += 2 * a.chunk) {
-        int32_t part = 0;
-        for (int j = j0; j < std::min(a.dotlen, j0 + 2 * a.chunk); ++j) part += int32_t(r[j]) * w[j];
-        acc += part;
-      }
-    } else {
-      for (int j = 0; j < a.dotlen; ++j) acc += int32_t(r[j]) * w[j];
+    const X* r = win + ky * a.in_row;
+    const Wt* w = wd + int64_t(ky) * L.dotlen;
+    for (int j0 = 0; j0 < L.dotlen; j0 += chunk) {
+      int32_t part = 0;
+      for (int j = j0; j < std::min(L.dotlen, j0 + chunk); ++j) part += int32_t(r[j]) * w[j];
+      acc += part;
     }
   }
   return acc;
@@ -74,68 +75,26 @@ void store(const IntConvArgs& a, int y, int x, int c, Acc raw) {
   else a.out[y * a.out_row + int64_t(x) * a.out_cs + c] = static_cast<int16_t>(q);
 }
 
-// The u8 path: bytes times int8 weight quads, plain int32 sums (int_kernels.h).
-void block_pixel8(const IntConvArgs& a, const uint8_t* win, const int8_t* wb, int lanes, int32_t* acc) {
-  std::fill(acc, acc + lanes, 0);
-  for (int ky = 0; ky < a.k; ++ky) {
-    const uint8_t* r = win + ky * a.in_row;
-    const int8_t* w = wb + int64_t(ky) * a.T4 * lanes * 4;
-    for (int t = 0; t < a.T4; ++t) {
-      const int8_t* wt = w + int64_t(t) * lanes * 4;
-      for (int l = 0; l < lanes; ++l)
-        for (int e = 0; e < 4; ++e) acc[l] += int32_t(r[4 * t + e]) * wt[4 * l + e];
-    }
-  }
-}
-
-void conv_rows8(const IntConvArgs& a, int y0, int y1) {
-  const int64_t blk16 = int64_t(a.k) * a.T4 * kIntNR * 4;
-  int32_t acc[kIntNR];
-  for (int y = y0; y < y1; ++y) {
-    for (int x = 0; x < a.w; ++x) {
-      const uint8_t* win = a.in8 + int64_t(y) * a.in_row + int64_t(x) * a.cs;
-      for (int cb = 0; cb < a.nvec_blocks; ++cb) {
-        block_pixel8(a, win, a.wpack8 + cb * blk16, kIntNR, acc);
-        for (int l = 0; l < kIntNR; ++l)
-          if (cb * kIntNR + l < a.cout - a.ndot) store(a, y, x, cb * kIntNR + l, acc[l]);
-      }
-      const int c8 = a.nvec_blocks * kIntNR;
-      if (a.tail_vec) {
-        block_pixel8(a, win, a.wpack8 + a.nvec_blocks * blk16, a.tail_vec, acc);
-        for (int l = 0; l < a.tail_vec; ++l)
-          if (c8 + l < a.cout - a.ndot) store(a, y, x, c8 + l, acc[l]);
-      }
-      for (int d = 0; d < a.ndot; ++d) {
-        int32_t v = 0;
-        const int8_t* wd = a.wdot8 + int64_t(d) * a.k * a.dotlen8;
-        for (int ky = 0; ky < a.k; ++ky)
-          for (int j = 0; j < a.dotlen8; ++j) v += int32_t(win[ky * a.in_row + j]) * wd[ky * a.dotlen8 + j];
-        store(a, y, x, a.cout - a.ndot + d, v);
-      }
-    }
-  }
-}
-
-template <class Acc>
-void conv_rows_t(const IntConvArgs& a, int y0, int y1) {
-  const int64_t blk16 = int64_t(a.k) * a.T * kIntNR * 2;
+template <class Acc, class X, class Wt, int E>
+void conv_rows_t(const IntConvArgs& a, const Layout<X, Wt, E>& L, int y0, int y1) {
+  const int64_t blk16 = int64_t(a.k) * L.steps * kIntNR * E;
   Acc acc[kIntNR];
   for (int y = y0; y < y1; ++y) {
     for (int x = 0; x < a.w; ++x) {
-      const int16_t* win = a.in + int64_t(y) * a.in_row + int64_t(x) * a.cs;
+      const X* win = L.in + int64_t(y) * a.in_row + int64_t(x) * a.cs;
       for (int cb = 0; cb < a.nvec_blocks; ++cb) {
-        block_pixel(a, win, a.wpack + cb * blk16, kIntNR, acc);
+        block_pixel(a, L, win, L.wpack + cb * blk16, kIntNR, acc);
         for (int l = 0; l < kIntNR; ++l)
           if (cb * kIntNR + l < a.cout - a.ndot) store(a, y, x, cb * kIntNR + l, acc[l]);
       }
       const int c8 = a.nvec_blocks * kIntNR;
       if (a.tail_vec) {
-        block_pixel(a, win, a.wpack + a.nvec_blocks * blk16, a.tail_vec, acc);
+        block_pixel(a, L, win, L.wpack + a.nvec_blocks * blk16, a.tail_vec, acc);
         for (int l = 0; l < a.tail_vec; ++l)
           if (c8 + l < a.cout - a.ndot) store(a, y, x, c8 + l, acc[l]);
       }
       for (int d = 0; d < a.ndot; ++d)
-        store(a, y, x, a.cout - a.ndot + d, dot_pixel<Acc>(a, win, a.wdot + int64_t(d) * a.k * a.dotlen));
+        store(a, y, x, a.cout - a.ndot + d, dot_pixel<Acc>(a, L, win, L.wdot + int64_t(d) * a.k * L.dotlen));
     }
   }
 }
@@ -143,9 +102,10 @@ void conv_rows_t(const IntConvArgs& a, int y0, int y1) {
 }  // namespace
 
 void conv_rows(const IntConvArgs& a, int y0, int y1) {
-  if (a.u8) return conv_rows8(a, y0, y1);
-  if (a.wide) conv_rows_t<int64_t>(a, y0, y1);
-  else conv_rows_t<int32_t>(a, y0, y1);
+  if (a.u8) return conv_rows_t<int32_t>(a, Layout<uint8_t, int8_t, 4>{a.in8, a.wpack8, a.wdot8, a.T4, a.dotlen8}, y0, y1);
+  const Layout<int16_t, int16_t, 2> L{a.in, a.wpack, a.wdot, a.T, a.dotlen};
+  if (a.wide) conv_rows_t<int64_t>(a, L, y0, y1);
+  else conv_rows_t<int32_t>(a, L, y0, y1);
 }
 
 void quantize_rows(const IntQuantArgs& a, int y0, int y1) {
