@@ -242,7 +242,8 @@ void IntEngine::Impl::try_u8(Layer& L, const std::vector<int32_t>& w, const QFor
   L.u8 = true;
   L.cs8 = cs;
   L.T4 = T4;
-  L.kacc = pairmax > 32767 ? 1 : pairmax > 0 ? int(std::min<int64_t>(T4, 32767 / pairmax)) : T4;
+  // Steps summed in int16 before widening, counted over the whole window (k rows of T4).
+  L.kacc = pairmax > 32767 ? 1 : pairmax > 0 ? int(std::min<int64_t>(int64_t(k) * T4, 32767 / pairmax)) : k * T4;
   L.beff8 = std::move(beff);
   L.wpack8.assign(size_t(L.nvec) * k * T4 * 64 + size_t(L.tail) * k * T4 * 4, 0);
   int8_t* p = L.wpack8.data();

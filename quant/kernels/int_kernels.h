@@ -64,7 +64,8 @@ inline constexpr int kIntDotMax = 2;
 // One step: vpmaddubsw of the broadcast quad and the block's quads gives per channel two int16
 // pair sums u0*w0 + u1*w1; they are exact when umax * (|w0| + |w1|) <= 32767 for every pair of
 // the layer's weights (lowering proves it, else the layer runs the int16 path); `kacc` steps
-// are summed in int16 (kacc * the largest pair sum <= 32767) before vpmaddwd with ones widens
+// (counted over the whole k x k window) are summed in int16 (kacc * the largest pair sum
+// <= 32767) before vpmaddwd with ones widens
 // them into the int32 accumulators. AVX512-VNNI does each step with one vpdpbusd, whose
 // products and sums are exact for any u8 x s8 values (no int16 intermediate): there the u8
 // path takes every 8-bit word, widening every step (kacc = 1) where the pair bound fails.
