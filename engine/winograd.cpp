@@ -56,12 +56,15 @@ Scratch& scratch() {
 struct GroupScratch {
   AlignedBuffer<float> v, m;
 };
-GroupScratch& group_scratch() {
-  static thread_local GroupScratch s;
-  return s;
-}
 void ensure(AlignedBuffer<float>& b, size_t n) {
   if (b.size() < n) b.resize(n);
+}
+// This thread's scratch, with room for 36 x vs floats of v and 36 x ms of m.
+GroupScratch& group_scratch(int64_t vs, int64_t ms) {
+  static thread_local GroupScratch s;
+  ensure(s.v, size_t(kWinoXi * vs));
+  ensure(s.m, size_t(kWinoXi * ms));
+  return s;
 }
 
 // Distance between the 36 GEMM operands of a buffer holding `floats` per xi. A transform
@@ -132,9 +135,7 @@ void winograd_conv2d_forward(const F32Kernels& K, const ConvGeom& g, const float
   std::fill_n(s.zero.data(), gp.cout_pad(), 0.f);
   const float* gemm_bias = s.zero.data();
   parallel_for(ngroups, [&](int64_t gb, int64_t ge) {
-    GroupScratch& gs = group_scratch();
-    ensure(gs.v, size_t(kWinoXi * vs));
-    ensure(gs.m, size_t(kWinoXi * ms));
+    GroupScratch& gs = group_scratch(vs, ms);
     float* v = gs.v.data();
     float* m = gs.m.data();
     for (int64_t grp = gb; grp < ge; ++grp) {
@@ -194,9 +195,7 @@ void winograd_conv2d_backward_weights(const F32Kernels& K, const ConvGeom& g, co
   // Register tiles of conv_bwdw_tiles per xi: (cout block, 6-row block of cin).
   const int64_t ntl = ((g.cin + kConvMR - 1) / kConvMR) * int64_t(gc.ncb());
   parallel_for(nslice, [&](int64_t sb, int64_t se) {
-    GroupScratch& gs = group_scratch();
-    ensure(gs.v, size_t(kWinoXi * vs));
-    ensure(gs.m, size_t(kWinoXi * ms));
+    GroupScratch& gs = group_scratch(vs, ms);
     float* v = gs.v.data();
     float* m = gs.m.data();
     for (int64_t sl = sb; sl < se; ++sl) {

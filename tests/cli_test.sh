@@ -157,9 +157,10 @@ if [ -n "$FIX" ] && [ -d "$FIX" ]; then
   # (--qat-freeze-after 0: the run itself never freezes, the imported grids stay frozen.)
   run -- train --data "$tmp/data" "${small[@]}" --epochs 2 --from "$tmp/q8.safetensors" --qat int8 --qat-freeze-after 0 --out "$tmp/qat_q"
   if [ $rc -eq 0 ] && [ -s "$tmp/qat_q/quant.safetensors" ]; then pass "qsr train --qat int8 --from a quantised model"; else fail "QAT from a quantised checkpoint"; fi
-  run -- train --data "$tmp/data" "${small[@]}" --epochs 1 --from "$tmp/q8.safetensors" --qat int16x8 --out "$tmp/qat_bad"
+  # (--data names no folder: the format is checked before any data is read.)
+  run -- train --data "$tmp/no_such_data" "${small[@]}" --epochs 1 --from "$tmp/q8.safetensors" --qat int16x8 --out "$tmp/qat_bad"
   if [ $rc -ne 0 ] && [ "$(nonempty_lines "$err")" -eq 1 ] && grep -q "same mode" <<<"$err"; then
-    pass "QAT from a quantised model in another activation format is refused"
+    pass "QAT from a quantised model in another activation format is refused before the data is read"
   else
     fail "qsr train --qat int16x8 --from an int8 model is a one-line error"
   fi

@@ -253,6 +253,17 @@ int cmd_train(const TrainArgs& a, const std::string& command_line) {
                           "matching --scale/--features/--kernels/--activation",
                           a.from, from->config().describe(), cfg.describe()));
   }
+  if (from_quant && !a.qat.empty()) {  // its activation grids must be the ones --qat trains
+    const quant::QatModel check(cfg, qo);
+    for (size_t j = 0; j < from_quant->acts.size(); ++j) {
+      const quant::FakeQuant* fq = check.act(int(j));
+      const quant::ActQuant& aq = from_quant->acts[j];
+      if (!fq || !aq.on || aq.dynamic || aq.params.size() == 0) continue;
+      QSR_CHECK(fq->format() == aq.fmt,
+                fmt::format("--from {}: activation a{} is {} there but {} under --qat {}; quantise it with the same mode",
+                            a.from, j, aq.fmt.describe(), fq->format().describe(), qo.mode));
+    }
+  }
   DatasetOptions dopt;
   dopt.protocol = parse_dataset_protocol(a.protocol);
   dopt.scale = a.scale;
@@ -295,10 +306,7 @@ int cmd_train(const TrainArgs& a, const std::string& command_line) {
         quant::FakeQuant* fq = qat->act(int(j));
         const quant::ActQuant& aq = from_quant->acts[j];
         if (!fq || !aq.on || aq.dynamic || aq.params.size() == 0) continue;
-        QSR_CHECK(fq->format() == aq.fmt,
-                  fmt::format("--from {}: activation a{} is {} there but {} under --qat {}; quantise it with the same mode",
-                              a.from, j, aq.fmt.describe(), fq->format().describe(), qo.mode));
-        fq->set_params(aq.params);
+        fq->set_params(aq.params);  // same format: checked before the data was read
       }
     }
   }
