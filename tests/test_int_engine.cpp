@@ -30,6 +30,14 @@ Tensor image(uint64_t seed, int n, int h, int w) {
   return t;
 }
 
+EspcnConfig config(int scale, std::vector<int> features, std::vector<int> kernels) {
+  EspcnConfig c;
+  c.scale = scale;
+  c.features = std::move(features);
+  c.kernels = std::move(kernels);
+  return c;
+}
+
 std::unique_ptr<Espcn> model(const EspcnConfig& cfg, uint64_t seed) {
   auto m = std::make_unique<Espcn>(cfg);
   m->init_orthogonal(seed);
@@ -127,10 +135,7 @@ TEST_CASE("int engine: bit-exact with the reference for the PTQ modes", "[int]")
 }
 
 TEST_CASE("int engine: bit-exact for word lengths 2..16, per tensor and per channel, both roundings", "[int]") {
-  EspcnConfig cfg;
-  cfg.scale = 2;
-  cfg.features = {20, 12};
-  cfg.kernels = {5, 3, 3};
+  const EspcnConfig cfg = config(2, {20, 12}, {5, 3, 3});
   auto m = model(cfg, qsr_test::base_seed() + 3);
   const std::vector<std::pair<int, int>> wa = {{2, 2},  {3, 5},  {4, 4},   {5, 3},   {6, 8},  {8, 2},   {7, 12},
                                                {12, 7}, {8, 16}, {16, 8},  {10, 10}, {13, 15}, {16, 16}, {2, 16}};
@@ -146,10 +151,7 @@ TEST_CASE("int engine: bit-exact for word lengths 2..16, per tensor and per chan
 }
 
 TEST_CASE("int engine: bit-exact for fixed point, layer subsets and float layers between integer ones", "[int]") {
-  EspcnConfig cfg;
-  cfg.scale = 3;
-  cfg.features = {16, 9};
-  cfg.kernels = {5, 3, 3};
+  const EspcnConfig cfg = config(3, {16, 9}, {5, 3, 3});
   auto m = model(cfg, qsr_test::base_seed() + 5);
   for (const std::string mode : {"q4.4", "q2.6", "q6.10", "q3.13"})
     check_exact(quantised(*m, mode), qsr_test::base_seed() + 200, mode);
@@ -163,10 +165,7 @@ TEST_CASE("int engine: bit-exact for fixed point, layer subsets and float layers
 }
 
 TEST_CASE("int engine: lowering proves the accumulator width and goes to int64 only when needed", "[int]") {
-  EspcnConfig cfg;
-  cfg.scale = 2;
-  cfg.features = {32, 16};
-  cfg.kernels = {5, 3, 3};
+  const EspcnConfig cfg = config(2, {32, 16}, {5, 3, 3});
   auto m = model(cfg, qsr_test::base_seed() + 9);
   {
     IntEngine e(quantised(*m, "int8"));
@@ -195,10 +194,7 @@ TEST_CASE("int engine: lowering proves the accumulator width and goes to int64 o
 }
 
 TEST_CASE("int engine: refuses what it cannot run, with the reason", "[int]") {
-  EspcnConfig cfg;
-  cfg.scale = 2;
-  cfg.features = {8};
-  cfg.kernels = {3, 3};
+  const EspcnConfig cfg = config(2, {8}, {3, 3});
   auto m = model(cfg, qsr_test::base_seed() + 11);
   QuantModel q = quantised(*m, "int8");
   QuantModel u = q;
