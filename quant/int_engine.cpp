@@ -462,6 +462,10 @@ void quantize_into(const IntKernels& K, const Tensor& x, const QFormat& f, float
 // the way (TensorFlow order: out[y*r + i][x*r + j][ch] = in[y][x][(i*r + j)*C + ch]).
 Tensor dequantize_buf(CodeBuf& buf, float scale, int32_t zp, int r = 1) {
   const int C = buf.c / (r * r);
+  const int64_t orow = int64_t(buf.w) * r * C;  // floats per output row
+  // Where channel c of a pixel lands, relative to the pixel's first output float.
+  std::vector<int64_t> off(size_t(buf.c));
+  for (int c = 0; c < buf.c; ++c) off[size_t(c)] = (c / C / r) * orow + int64_t(c / C % r) * C + c % C;
   Tensor t = Tensor::empty({buf.n, int64_t(buf.h) * r, int64_t(buf.w) * r, C});
   float* o = t.f32();
   for (int b = 0; b < buf.n; ++b) {
@@ -470,13 +474,15 @@ Tensor dequantize_buf(CodeBuf& buf, float scale, int32_t zp, int r = 1) {
     parallel_for(
         buf.h,
         [&](int64_t y0, int64_t y1) {
-          for (int64_t y = y0; y < y1; ++y)
-            for (int x = 0; x < buf.w; ++x)
-              for (int c = 0; c < buf.c; ++c) {
-                const int i = c / C / r, j = c / C % r, ch = c % C;
-                ob[((y * r + i) * buf.w * r + int64_t(x) * r + j) * C + ch] =
-                    dequantize_value(src[y * buf.row + int64_t(x) * buf.cs + c], scale, zp);
-              }
+          for (int64_t y = y0; y < y1; ++y) {
+            const int16_t* sr = src + y * buf.row;
+            float* dr = ob + y * r * orow;
+            for (int x = 0; x < buf.w; ++x) {
+              const int16_t* sp = sr + int64_t(x) * buf.cs;
+              float* dp = dr + int64_t(x) * r * C;
+              for (int c = 0; c < buf.c; ++c) dp[off[size_t(c)]] = dequantize_value(sp[c], scale, zp);
+            }
+          }
         },
         int64_t(buf.w) * buf.c);
   }

@@ -119,7 +119,6 @@ int cmd_bench(const BenchArgs& a) {
   j["gmacs"] = double(macs) / med * 1e-9;
   if (a.layers) {
     const auto& infos = ln.engine->layers();
-    const EspcnConfig& cfg = ln.net.cfg;
     json ls = json::array();
     for (size_t i = 0; i < infos.size(); ++i) {
       std::vector<double> t;
@@ -133,7 +132,6 @@ int cmd_bench(const BenchArgs& a) {
                     {"macs", lmacs},
                     {"gmacs", double(lmacs) / lm * 1e-9}});
     }
-    (void)cfg;
     j["layers"] = ls;
   }
   if (a.json) {
