@@ -25,6 +25,7 @@
 #include "quant/gptq.h"
 #include "quant/qat.h"
 #include "quant/qmodel.h"
+#include "quant/int_engine.h"
 #include "quant/kernels/int_kernels.h"
 #include "tools/run_cmds.h"
 
@@ -379,7 +380,13 @@ std::string resolve_model(const std::string& given, int scale) {
 
 int cmd_info_model(const std::string& path) {
   if (quant::is_quant_checkpoint(path)) {
-    fmt::print("{}: {}\n", path, quant::load_quant_model(path).describe());
+    const quant::QuantModel q = quant::load_quant_model(path);
+    fmt::print("{}: {}\n", path, q.describe());
+    try {  // how the native engine runs it
+      fmt::print("{}", quant::IntEngine(q).describe());
+    } catch (const Error& e) {
+      fmt::print("the native engine cannot run this model ({}); eval, upscale and bench need --simulate\n", e.what());
+    }
     return 0;
   }
   Checkpoint raw;
