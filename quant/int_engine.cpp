@@ -403,9 +403,11 @@ void IntEngine::Impl::lower() {
 
 IntEngine::IntEngine(const QuantModel& q) : IntEngine(q, active_isa()) {}
 
-IntEngine::IntEngine(const QuantModel& q, Isa isa) : impl_(std::make_unique<Impl>()) {
+IntEngine::IntEngine(const QuantModel& q, Isa isa) : IntEngine(q, int_kernels(isa)) {}
+
+IntEngine::IntEngine(const QuantModel& q, const IntKernels& kernels) : impl_(std::make_unique<Impl>()) {
   impl_->q = q;
-  impl_->K = &int_kernels(isa);
+  impl_->K = &kernels;
   impl_->lower();
 }
 

@@ -50,6 +50,7 @@ class IntEngine {
   // Lowers `q` (copied) for the kernels of `isa` (default: the active ISA).
   explicit IntEngine(const QuantModel& q);
   IntEngine(const QuantModel& q, Isa isa);
+  IntEngine(const QuantModel& q, const IntKernels& kernels);  // e.g. int_kernels_w16_emulation()
   ~IntEngine();
   IntEngine(const IntEngine&) = delete;
   IntEngine& operator=(const IntEngine&) = delete;

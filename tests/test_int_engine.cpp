@@ -74,7 +74,16 @@ int64_t mismatches(const Tensor& a, const Tensor& b) {
   return n;
 }
 
-// Every runnable ISA's engine, with each requantisation arithmetic lowering may choose,
+// The kernel tables to test: every runnable ISA's, and the 16-lane (AVX-512 shapes) table
+// emulated on AVX2, which covers the AVX-512 table's logic on machines without AVX-512.
+std::vector<const IntKernels*> tables() {
+  std::vector<const IntKernels*> t;
+  for (Isa isa : available_isas()) t.push_back(&int_kernels(isa));
+  if (isa_supported(Isa::avx2)) t.push_back(&int_kernels_w16_emulation());
+  return t;
+}
+
+// Every kernel table's engine, with each requantisation arithmetic lowering may choose,
 // against the reference on a few random inputs.
 void check_exact(const QuantModel& q, uint64_t seed, const std::string& what) {
   Rng r(seed);
@@ -88,11 +97,11 @@ void check_exact(const QuantModel& q, uint64_t seed, const std::string& what) {
     const int rq = pass < 2 ? 2 - pass : 0;
     set_min_requant_path(rq);
     set_allow_u8_path(pass != 3);
-    for (Isa isa : available_isas()) {
-      IntEngine e(q, isa);
+    for (const IntKernels* kt : tables()) {
+      IntEngine e(q, *kt);
       for (size_t i = 0; i < xs.size(); ++i) {
         const Tensor got = e.forward(xs[i]);
-        INFO(what << " on " << isa_name(isa) << " (" << e.kernels().name << "), requantisation path >= " << rq
+        INFO(what << " on the " << kt->name << " kernels, requantisation path >= " << rq
                   << (pass == 3 ? ", no u8 path" : "")
                   << ", input " << shape_str(xs[i].shape()) << ": " << mismatches(refs[i], got) << " of "
                   << refs[i].numel() << " values differ\n"
@@ -208,7 +217,7 @@ TEST_CASE("int engine: refuses what it cannot run, with the reason", "[int]") {
   REQUIRE_THROWS_WITH(e.forward(Tensor({1, 4, 4, 3})), Catch::Contains("input must be"));
 }
 
-TEST_CASE("int engine: every ISA equals the scalar twin on random architectures, modes and shapes", "[int]") {
+TEST_CASE("int engine: every kernel table equals the scalar twin on random architectures, modes and shapes", "[int]") {
   Rng r(qsr_test::base_seed() + 77);
   const std::vector<std::string> modes = {"int8", "int16x8", "dynamic-range", "w2a2", "w3a4", "w4a4", "w5a7",
                                           "w7a8", "w8a7", "w6a6", "w4a8", "w8a4", "w12a12", "q3.5", "float16"};
@@ -233,9 +242,9 @@ TEST_CASE("int engine: every ISA equals the scalar twin on random architectures,
     INFO("trial " << trial << ": " << cfg.describe() << ", " << mode << (per_channel ? " per-channel " : " per-tensor ")
                   << rounding_name(rr) << ", input " << shape_str(x.shape()));
     REQUIRE(identical(ref, twin));
-    for (Isa isa : available_isas()) {
-      IntEngine e(q, isa);
-      INFO(isa_name(isa) << "\n" << e.describe());
+    for (const IntKernels* kt : tables()) {
+      IntEngine e(q, *kt);
+      INFO(kt->name << "\n" << e.describe());
       REQUIRE(identical(twin, e.forward(x)));
     }
   }

@@ -21,6 +21,16 @@ const IntKernels& int_kernels(Isa isa) {
   return scalar;
 }
 
+const IntKernels& int_kernels_w16_emulation() {
+#ifdef QSR_HAVE_SIMD
+  QSR_CHECK(isa_supported(Isa::avx2), "the 16-lane emulation needs AVX2");
+  static const IntKernels w16{Isa::avx512, "avx512 shapes emulated on avx2", &int_w16::conv_rows, &int_w16::quantize_rows};
+  return w16;
+#else
+  throw Error("the 16-lane emulation is not compiled in this build (-DQSR_SIMD=OFF)");
+#endif
+}
+
 const IntKernels& int_kernels() {
   static const IntKernels& t = int_kernels(active_isa());
   return t;

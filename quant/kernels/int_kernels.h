@@ -150,6 +150,11 @@ struct IntKernels {
 
 // The table for an instruction set; qsr::Error when it is not compiled or not runnable.
 const IntKernels& int_kernels(Isa isa);
+// Tests only: int_impl.inc with 16 lanes (the AVX-512 table's shapes and instruction
+// semantics: vpdpwssd, vpdpbusd) emulated on AVX2 halves (int_w16.cpp), so that machines
+// without AVX-512 test the 16-lane logic too. Its isa field says avx512 (lowering then makes
+// the VNNI table's choices). qsr::Error without AVX2.
+const IntKernels& int_kernels_w16_emulation();
 // The active ISA's table (active_isa(), QSR_ISA).
 const IntKernels& int_kernels();
 
@@ -163,6 +168,9 @@ namespace int_avx2 {
 QSR_INT_DECLARE
 }
 namespace int_avx512 {
+QSR_INT_DECLARE
+}
+namespace int_w16 {
 QSR_INT_DECLARE
 }
 #undef QSR_INT_DECLARE
