@@ -63,6 +63,47 @@ int bits_of(double bound) {
   return b;
 }
 
+// Elements per pixel of a code buffer: the channel count rounded up to whole int16 pairs
+// (int16 codes) or u8 quads (bytes), or 1 for a 1-channel tensor.
+int channel_stride(int c, bool bytes) { return c == 1 ? 1 : bytes ? (c + 3) / 4 * 4 : (c + 1) / 2 * 2; }
+
+// The weight that window-row element j of kernel row ky multiplies for channel c, for pixels
+// `cs` elements apart (column j / cs, input channel j % cs; 0 past the kernel, cin or cout).
+struct WindowWeights {
+  const std::vector<int32_t>& w;  // HWIO codes
+  int k, cin, cout, cs;
+  int32_t operator()(int ky, int j, int c) const {
+    const int kx = j / cs, ci = j % cs;
+    if (kx >= k || ci >= cin || c >= cout) return 0;
+    return w[((size_t(ky) * k + kx) * cin + ci) * cout + c];
+  }
+};
+
+// Packs weights into one layout of int_kernels.h: E elements per step (2: int16 pairs, 4: u8
+// quads), `steps` steps per kernel row, blocks [block][ky][step][lanes][E] of 16 channels
+// (nvec of them) then one of 8 (tail); the last ndot channels as dot-product rows of dotlen
+// (k*cs rounded up to dot_align) elements.
+template <class T>
+void pack_blocks(const WindowWeights& W, int E, int steps, int nvec, int tail, int ndot, std::vector<T>& pack,
+                 int dot_align, std::vector<T>& dot, int& dotlen) {
+  const int k = W.k;
+  pack.assign(size_t(nvec) * k * steps * 16 * E + size_t(tail) * k * steps * E, 0);
+  T* p = pack.data();
+  auto block = [&](int c0, int lanes) {
+    for (int ky = 0; ky < k; ++ky)
+      for (int t = 0; t < steps; ++t)
+        for (int l = 0; l < lanes; ++l)
+          for (int e = 0; e < E; ++e) *p++ = static_cast<T>(c0 + l < W.cout - ndot ? W(ky, E * t + e, c0 + l) : 0);
+  };
+  for (int cb = 0; cb < nvec; ++cb) block(cb * 16, 16);
+  if (tail) block(nvec * 16, 8);
+  dotlen = (k * W.cs + dot_align - 1) / dot_align * dot_align;
+  dot.assign(size_t(ndot) * k * dotlen, 0);
+  for (int d = 0; d < ndot; ++d)
+    for (int ky = 0; ky < k; ++ky)
+      for (int j = 0; j < k * W.cs; ++j) dot[(size_t(d) * k + ky) * dotlen + j] = static_cast<T>(W(ky, j, W.cout - ndot + d));
+}
+
 // A code buffer of n images: int16 codes, or bytes u = code - off (the u8 path; int_kernels.h);
 // rows of w + 2*pad + 3 pixels of cs elements, with a border of `pad` pixels (and the extra
 // columns) and a tail that tiles may read past the end.
@@ -74,7 +115,7 @@ struct CodeBuf {
   std::unique_ptr<int16_t[]> data;  // uninitialised: the producer writes the interior, fill_border the rest
   void shape(int n_, int h_, int w_, int c_, int pad_, bool bytes_ = false, int32_t off_ = 0) {
     n = n_, h = h_, w = w_, c = c_, pad = pad_, bytes = bytes_, off = off_;
-    cs = c == 1 ? 1 : bytes ? (c + 3) / 4 * 4 : (c + 1) / 2 * 2;
+    cs = channel_stride(c, bytes);
     row = int64_t(w + 2 * pad + (bytes ? 3 : 1)) * cs;  // the extra columns: pairs / quads past a 1-channel row
     img = int64_t(h + 2 * pad) * row;
     const int64_t slack = int64_t(kIntMR + 8) * cs + 2 * row + 64;
@@ -172,13 +213,7 @@ void check_int16(const QFormat& f, const std::string& what) {
 
 // Packs HWIO codes into the blocks of int_kernels.h.
 void IntEngine::Impl::pack(Layer& L, const std::vector<int32_t>& w) {
-  const int k = L.k, cin = L.cin, cout = L.cout, cs = L.cs, T = L.T;
-  // Window-row element j of kernel row ky: column j / cs, channel j % cs.
-  auto weight = [&](int ky, int j, int c) -> int16_t {
-    const int kx = j / cs, ci = j % cs;
-    if (kx >= k || ci >= cin || c >= cout) return 0;
-    return static_cast<int16_t>(w[((size_t(ky) * k + kx) * cin + ci) * cout + c]);
-  };
+  const int cout = L.cout;
   const int rem = cout % 16;
   L.nvec = cout / 16;
   L.tail = L.ndot = 0;
@@ -186,24 +221,7 @@ void IntEngine::Impl::pack(Layer& L, const std::vector<int32_t>& w) {
   else if (rem > 0 && rem <= 8) L.tail = 8;
   else if (rem > 8 && rem <= 8 + kIntDotMax) L.tail = 8, L.ndot = rem - 8;
   else if (rem > 0) L.nvec += 1;
-  L.wpack.assign(size_t(L.nvec) * k * T * 32 + size_t(L.tail) * k * T * 2, 0);
-  int16_t* p = L.wpack.data();
-  auto block = [&](int c0, int lanes) {
-    for (int ky = 0; ky < k; ++ky)
-      for (int t = 0; t < T; ++t)
-        for (int l = 0; l < lanes; ++l)
-          for (int e = 0; e < 2; ++e) {
-            const int c = c0 + l;
-            *p++ = c < cout - L.ndot ? weight(ky, 2 * t + e, c) : int16_t(0);
-          }
-  };
-  for (int cb = 0; cb < L.nvec; ++cb) block(cb * 16, 16);
-  if (L.tail) block(L.nvec * 16, 8);
-  L.dotlen = (k * cs + 15) / 16 * 16;
-  L.wdot.assign(size_t(L.ndot) * k * L.dotlen, 0);
-  for (int d = 0; d < L.ndot; ++d)
-    for (int ky = 0; ky < k; ++ky)
-      for (int j = 0; j < k * cs; ++j) L.wdot[(size_t(d) * k + ky) * L.dotlen + j] = weight(ky, j, cout - L.ndot + d);
+  pack_blocks(WindowWeights{w, L.k, L.cin, cout, L.cs}, 2, L.T, L.nvec, L.tail, L.ndot, L.wpack, 16, L.wdot, L.dotlen);
   L.wsum.assign(size_t(cout), 0);
   for (size_t j = 0; j < w.size(); ++j) L.wsum[j % size_t(cout)] += w[j];
 }
@@ -216,14 +234,10 @@ void IntEngine::Impl::try_u8(Layer& L, const std::vector<int32_t>& w, const QFor
   if (umax > 255) return;
   for (int32_t v : w)
     if (v < -128 || v > 127) return;
-  const int k = L.k, cin = L.cin, cout = L.cout;
-  const int cs = cin == 1 ? 1 : (cin + 3) / 4 * 4;
+  const int k = L.k, cout = L.cout;
+  const int cs = channel_stride(L.cin, true);
   const int T4 = (k * cs + 3) / 4;
-  auto weight = [&](int ky, int j, int c) -> int32_t {
-    const int kx = j / cs, ci = j % cs;
-    if (kx >= k || ci >= cin || c >= cout) return 0;
-    return w[((size_t(ky) * k + kx) * cin + ci) * cout + c];
-  };
+  const WindowWeights weight{w, k, L.cin, cout, cs};
   int64_t pairmax = 0;
   for (int c = 0; c < cout; ++c)
     for (int ky = 0; ky < k; ++ky)
@@ -245,25 +259,7 @@ void IntEngine::Impl::try_u8(Layer& L, const std::vector<int32_t>& w, const QFor
   // Steps summed in int16 before widening, counted over the whole window (k rows of T4).
   L.kacc = pairmax > 32767 ? 1 : pairmax > 0 ? int(std::min<int64_t>(int64_t(k) * T4, 32767 / pairmax)) : k * T4;
   L.beff8 = std::move(beff);
-  L.wpack8.assign(size_t(L.nvec) * k * T4 * 64 + size_t(L.tail) * k * T4 * 4, 0);
-  int8_t* p = L.wpack8.data();
-  auto block = [&](int c0, int lanes) {
-    for (int ky = 0; ky < k; ++ky)
-      for (int t = 0; t < T4; ++t)
-        for (int l = 0; l < lanes; ++l)
-          for (int e = 0; e < 4; ++e) {
-            const int c = c0 + l;
-            *p++ = static_cast<int8_t>(c < cout - L.ndot ? weight(ky, 4 * t + e, c) : 0);
-          }
-  };
-  for (int cb = 0; cb < L.nvec; ++cb) block(cb * 16, 16);
-  if (L.tail) block(L.nvec * 16, 8);
-  L.dotlen8 = (k * cs + 31) / 32 * 32;
-  L.wdot8.assign(size_t(L.ndot) * k * L.dotlen8, 0);
-  for (int d = 0; d < L.ndot; ++d)
-    for (int ky = 0; ky < k; ++ky)
-      for (int j = 0; j < k * cs; ++j)
-        L.wdot8[(size_t(d) * k + ky) * L.dotlen8 + j] = static_cast<int8_t>(weight(ky, j, cout - L.ndot + d));
+  pack_blocks(weight, 4, T4, L.nvec, L.tail, L.ndot, L.wpack8, 32, L.wdot8, L.dotlen8);
 }
 
 void IntEngine::Impl::lower_integer(size_t i, Layer& L) {
@@ -374,7 +370,7 @@ void IntEngine::Impl::lower() {
     L.cin = int(kt.dim(2));
     L.cout = int(kt.dim(3));
     L.pad = L.k / 2;
-    L.cs = L.cin == 1 ? 1 : (L.cin + 1) / 2 * 2;
+    L.cs = channel_stride(L.cin, false);
     L.T = (L.k * L.cs + 1) / 2;
     L.act = conv_activation(q.cfg, i);
     L.path = q.integer_layer(int(i))                           ? LayerPath::integer
@@ -511,20 +507,27 @@ Tensor IntEngine::forward(const Tensor& x, std::vector<double>* layer_seconds) c
   int next_buf = 0;
   auto t0 = Clock::now();
   bool shuffled = false;  // the output already moved by depth-to-space
+  // An f32 tensor onto a grid (format, per-tensor scale and zero point), in a buffer laid
+  // out for the integer conv that reads it.
+  auto quantize_for = [&](const Tensor& f, const QFormat& fmt, const QParams& p, const auto& reader) {
+    CodeBuf& b = bufs[next_buf];
+    next_buf ^= 1;
+    b.shape(n, h, w, int(f.dim(3)), reader.pad, reader.u8, fmt.qmin());
+    b.fill_border(p.zero_point[0]);
+    quantize_into(K, f, fmt, p.scale[0], p.zero_point[0], b);
+    Act r;
+    r.codes = true;
+    r.buf = &b;
+    r.scale = p.scale[0];
+    r.zp = p.zero_point[0];
+    return r;
+  };
   Act a;
   a.f = x;
   const ActQuant& a0 = q.acts[0];
   if (a0.on && !a0.dynamic) {
     if (layers[0].path == LayerPath::integer) {
-      CodeBuf& b = bufs[next_buf];
-      next_buf ^= 1;
-      b.shape(n, h, w, int(x.dim(3)), layers[0].pad, layers[0].u8, a0.fmt.qmin());
-      b.fill_border(a0.params.zero_point[0]);
-      quantize_into(K, x, a0.fmt, a0.params.scale[0], a0.params.zero_point[0], b);
-      a.codes = true;
-      a.buf = &b;
-      a.scale = a0.params.scale[0];
-      a.zp = a0.params.zero_point[0];
+      a = quantize_for(x, a0.fmt, a0.params, layers[0]);
     } else {
       a.f = fake_quantize(x, a0.fmt, a0.params);
     }
@@ -562,13 +565,7 @@ Tensor IntEngine::forward(const Tensor& x, std::vector<double>* layer_seconds) c
         std::vector<float> lo, hi;
         tensor_min_max(a.f, 1, lo, hi);
         const QParams p = params_from_ranges(q.acts[i].fmt, lo, hi);
-        CodeBuf& b = bufs[next_buf];
-        next_buf ^= 1;
-        b.shape(n, h, w, Ly.cin, Ly.pad);
-        b.fill_border(p.zero_point[0]);
-        quantize_into(K, a.f, q.acts[i].fmt, p.scale[0], p.zero_point[0], b);
-        a.codes = true;
-        a.buf = &b;
+        a = quantize_for(a.f, q.acts[i].fmt, p, Ly);  // (dynamic convs are never on the u8 path)
         const int64_t zin = p.zero_point[0];
         beff.assign(Ly.beff.size(), 0);
         fscale.assign(Ly.beff.size(), 0);
@@ -646,15 +643,7 @@ Tensor IntEngine::forward(const Tensor& x, std::vector<double>* layer_seconds) c
       a = Act{};
       if (ao.on && !ao.dynamic) {
         if (next_int) {
-          CodeBuf& b = bufs[next_buf];
-          next_buf ^= 1;
-          b.shape(n, h, w, Ly.cout, layers[i + 1].pad, layers[i + 1].u8, ao.fmt.qmin());
-          b.fill_border(ao.params.zero_point[0]);
-          quantize_into(K, y, ao.fmt, ao.params.scale[0], ao.params.zero_point[0], b);
-          a.codes = true;
-          a.buf = &b;
-          a.scale = ao.params.scale[0];
-          a.zp = ao.params.zero_point[0];
+          a = quantize_for(y, ao.fmt, ao.params, layers[i + 1]);
         } else {
           y = fake_quantize(y, ao.fmt, ao.params);
         }

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "quant/kernels/int_avx2_ops.h"
 #include "quant/kernels/int_kernels.h"
 #include "quant/kernels/round_simd.h"
 #include "quant/spec.h"
@@ -74,35 +75,11 @@ struct V {
   static D mvec(M m) { return m; }
   static I min32(I a, I b) { return _mm256_min_epi32(a, b); }
   static I max32(I a, I b) { return _mm256_max_epi32(a, b); }
-  // Four lanes: the product is exact (|v| < 2^22, ms an integer below 2^31 times 2^-s), so is
-  // the rounding; the result is an integer below 2^30.
   template <bool Away>
-  static __m128i rq_double4(__m128i v, const double* ms) {
-    __m256d p = _mm256_mul_pd(_mm256_cvtepi32_pd(v), _mm256_loadu_pd(ms));
-    if constexpr (Away) {
-      const __m256d sign = _mm256_set1_pd(-0.0);
-      const __m256d a = _mm256_andnot_pd(sign, p);
-      __m256d f = _mm256_round_pd(a, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-      const __m256d up = _mm256_cmp_pd(_mm256_sub_pd(a, f), _mm256_set1_pd(0.5), _CMP_GE_OQ);
-      f = _mm256_add_pd(f, _mm256_and_pd(up, _mm256_set1_pd(1.0)));
-      p = _mm256_or_pd(f, _mm256_and_pd(sign, p));
-    } else {
-      p = _mm256_round_pd(p, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    }
-    return _mm256_cvtpd_epi32(p);
-  }
-  template <bool Away>
-  static I rq_double(I v, const double* ms) {
-    return _mm256_set_m128i(rq_double4<Away>(_mm256_extracti128_si256(v, 1), ms + 4),
-                            rq_double4<Away>(_mm256_castsi256_si128(v), ms));
-  }
-  static I narrow(D lo, D hi) {
-    const __m256i idx = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
-    const __m256i l = _mm256_permutevar8x32_epi32(lo, idx), h = _mm256_permutevar8x32_epi32(hi, idx);
-    return _mm256_permute2x128_si256(l, h, 0x20);
-  }
+  static I rq_double(I v, const double* ms) { return avx2ops::rq_double8<Away>(v, ms); }
+  static I narrow(D lo, D hi) { return avx2ops::narrow8(lo, hi); }
   static void store16(int16_t* p, I v, int n) {
-    const __m128i s = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    const __m128i s = avx2ops::pack16(v);
     if (n == 8) {
       _mm_storeu_si128(reinterpret_cast<__m128i*>(p), s);
     } else {
@@ -111,12 +88,7 @@ struct V {
       std::copy(b, b + n, p);
     }
   }
-  static F to_float(I v, const double* sc) {
-    const __m128 lo = _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(v)), _mm256_loadu_pd(sc)));
-    const __m128 hi =
-        _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(v, 1)), _mm256_loadu_pd(sc + 4)));
-    return _mm256_set_m128(hi, lo);
-  }
+  static F to_float(I v, const double* sc) { return avx2ops::to_float8(v, sc); }
   static F fload(const float* p) { return _mm256_loadu_ps(p); }
   static F fset1(float v) { return _mm256_set1_ps(v); }
   static F fadd(F a, F b) { return _mm256_add_ps(a, b); }

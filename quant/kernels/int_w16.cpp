@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "quant/kernels/int_avx2_ops.h"
 #include "quant/kernels/int_kernels.h"
 #include "quant/kernels/round_simd.h"
 #include "quant/spec.h"
@@ -93,38 +94,13 @@ struct V {
   static D inc(D y, M m) { return sub64(y, m); }
   static D sel(M m, D a, D b) { return {_mm256_blendv_epi8(b.lo, a.lo, m.lo), _mm256_blendv_epi8(b.hi, a.hi, m.hi)}; }
   static D mvec(M m) { return m; }
-  static __m256i narrow4(__m256i lo, __m256i hi) {  // two x 4 int64 -> 8 int32
-    const __m256i idx = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
-    return _mm256_permute2x128_si256(_mm256_permutevar8x32_epi32(lo, idx), _mm256_permutevar8x32_epi32(hi, idx), 0x20);
-  }
-  static I narrow(D lo, D hi) { return {narrow4(lo.lo, lo.hi), narrow4(hi.lo, hi.hi)}; }
+  static I narrow(D lo, D hi) { return {avx2ops::narrow8(lo.lo, lo.hi), avx2ops::narrow8(hi.lo, hi.hi)}; }
   template <bool Away>
-  static __m128i rq4(__m128i v, const double* ms) {
-    __m256d p = _mm256_mul_pd(_mm256_cvtepi32_pd(v), _mm256_loadu_pd(ms));
-    if constexpr (Away) {
-      const __m256d sign = _mm256_set1_pd(-0.0);
-      const __m256d a = _mm256_andnot_pd(sign, p);
-      __m256d f = _mm256_round_pd(a, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-      const __m256d up = _mm256_cmp_pd(_mm256_sub_pd(a, f), _mm256_set1_pd(0.5), _CMP_GE_OQ);
-      f = _mm256_add_pd(f, _mm256_and_pd(up, _mm256_set1_pd(1.0)));
-      p = _mm256_or_pd(f, _mm256_and_pd(sign, p));
-    } else {
-      p = _mm256_round_pd(p, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    }
-    return _mm256_cvtpd_epi32(p);
-  }
-  template <bool Away>
-  static __m256i rq8(__m256i v, const double* ms) {
-    return _mm256_set_m128i(rq4<Away>(_mm256_extracti128_si256(v, 1), ms + 4), rq4<Away>(_mm256_castsi256_si128(v), ms));
-  }
-  template <bool Away>
-  static I rq_double(I v, const double* ms) { return {rq8<Away>(v.lo, ms), rq8<Away>(v.hi, ms + 8)}; }
+  static I rq_double(I v, const double* ms) { return {avx2ops::rq_double8<Away>(v.lo, ms), avx2ops::rq_double8<Away>(v.hi, ms + 8)}; }
   static void store16(int16_t* p, I v, int n) {
     alignas(32) int16_t b[16];
-    const __m128i lo = _mm_packs_epi32(_mm256_castsi256_si128(v.lo), _mm256_extracti128_si256(v.lo, 1));
-    const __m128i hi = _mm_packs_epi32(_mm256_castsi256_si128(v.hi), _mm256_extracti128_si256(v.hi, 1));
-    _mm_store_si128(reinterpret_cast<__m128i*>(b), lo);
-    _mm_store_si128(reinterpret_cast<__m128i*>(b + 8), hi);
+    _mm_store_si128(reinterpret_cast<__m128i*>(b), avx2ops::pack16(v.lo));
+    _mm_store_si128(reinterpret_cast<__m128i*>(b + 8), avx2ops::pack16(v.hi));
     std::copy(b, b + n, p);
   }
   static void store8(uint8_t* p, I v, int n) {
@@ -132,13 +108,7 @@ struct V {
     store16(b, v, 16);
     for (int i = 0; i < n; ++i) p[i] = static_cast<uint8_t>(b[i]);  // values are in 0..255
   }
-  static __m256 tofl8(__m256i v, const double* sc) {
-    const __m128 lo = _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(v)), _mm256_loadu_pd(sc)));
-    const __m128 hi =
-        _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(v, 1)), _mm256_loadu_pd(sc + 4)));
-    return _mm256_set_m128(hi, lo);
-  }
-  static F to_float(I v, const double* sc) { return {tofl8(v.lo, sc), tofl8(v.hi, sc + 8)}; }
+  static F to_float(I v, const double* sc) { return {avx2ops::to_float8(v.lo, sc), avx2ops::to_float8(v.hi, sc + 8)}; }
   static F fload(const float* p) { return {_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)}; }
   static F fset1(float v) { return {_mm256_set1_ps(v), _mm256_set1_ps(v)}; }
   static F fadd(F a, F b) { return fmap(a, b, [](__m256 x, __m256 y) { return _mm256_add_ps(x, y); }); }
