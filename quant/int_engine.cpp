@@ -22,9 +22,14 @@ namespace qsr::quant {
 namespace {
 std::atomic<int> g_min_requant{0};
 std::atomic<bool> g_allow_u8{true};
+std::atomic<bool> g_allow_pairing{true};
+std::atomic<bool> g_force_u8{false};
+
 }  // namespace
 
 void set_allow_u8_path(bool allow) { g_allow_u8.store(allow); }
+void set_allow_channel_pairing(bool allow) { g_allow_pairing.store(allow); }
+void set_force_u8_path(bool force) { g_force_u8.store(force); }
 
 std::string layer_path_name(LayerPath p) {
   switch (p) {
@@ -44,7 +49,11 @@ std::string IntLayerInfo::describe() const {
     case LayerPath::dynamic:
       return fmt::format("{} {}x{} {}->{}: {}, {} accumulators ({}-bit bound), {} requantisation",
                          layer_path_name(path), k, k, cin, cout,
-                         u8 ? fmt::format("u8 quads, vpmaddubsw (int16 sums of {} step{})", kacc, kacc > 1 ? "s" : "")
+                         u8 ? fmt::format("u8 quads, vpmaddubsw (int16 sums of {} step{}{})", kacc, kacc > 1 ? "s" : "",
+                                          split_pairs ? fmt::format("; {} pairs split, {:.1f}% extra steps{}", split_pairs,
+                                                                    main_steps ? 100.0 * split_steps / main_steps : 0.0,
+                                                                    paired ? ", input channels reordered" : "")
+                                                      : "")
                             : std::string("int16 pairs, vpmaddwd"),
                          wide ? "int64" : "int32", acc_bits, requant);
     case LayerPath::float16: return fmt::format("float16 {}x{} {}->{}: f16 weights, F16C in the inner loop", k, k, cin, cout);
@@ -83,8 +92,8 @@ struct WindowWeights {
 // quads), `steps` steps per kernel row, blocks [block][ky][step][lanes][E] of 16 channels
 // (nvec of them) then one of 8 (tail); the last ndot channels as dot-product rows of dotlen
 // (k*cs rounded up to dot_align) elements.
-template <class T>
-void pack_blocks(const WindowWeights& W, int E, int steps, int nvec, int tail, int ndot, std::vector<T>& pack,
+template <class T, class Window>
+void pack_blocks(const Window& W, int E, int steps, int nvec, int tail, int ndot, std::vector<T>& pack,
                  int dot_align, std::vector<T>& dot, int& dotlen) {
   const int k = W.k;
   pack.assign(size_t(nvec) * k * steps * 16 * E + size_t(tail) * k * steps * E, 0);
@@ -154,6 +163,120 @@ struct CodeBuf {
   }
 };
 
+// Window weights of every channel as one array: [c][ky][j] for j < len (k*cs rounded up),
+// the layout the u8 path's pairs (j, j + 1), j even, run over.
+struct WindowArray {
+  std::vector<int32_t> v;
+  int k = 1, cout = 1, cs = 1, len = 0;
+  WindowArray(const WindowWeights& W, int len_) : v(size_t(W.cout) * W.k * len_, 0), k(W.k), cout(W.cout), cs(W.cs), len(len_) {
+    for (int c = 0; c < cout; ++c)
+      for (int ky = 0; ky < k; ++ky)
+        for (int j = 0; j < len; ++j) at(ky, j, c) = W(ky, j, c);
+  }
+  int32_t& at(int ky, int j, int c) { return v[(size_t(c) * k + ky) * len + j]; }
+  int32_t operator()(int ky, int j, int c) const { return j < len ? v[(size_t(c) * k + ky) * len + j] : 0; }
+};
+
+// The largest value of one sign a vpmaddubsw pair (a, b) times u8 codes in [0, umax] can take.
+int64_t pair_reach(int64_t umax, int32_t a, int32_t b) {
+  return umax * std::max(std::max(a, 0) + std::max(b, 0), -(std::min(a, 0) + std::min(b, 0)));
+}
+
+// The order of a u8 conv's input channels in its buffer (order[p] = the channel at position
+// p), chosen so that few of its vpmaddubsw pairs -- positions (2i, 2i + 1) -- could saturate
+// and need splitting (int_kernels.h), and that the split ones share quads. w: HWIO codes;
+// out_order: the order of its output channels (which 8-channel half-blocks they fall in).
+// Greedy matching (the channel in most conflicts first, with its least conflicting
+// partner), improved by exchanging partners between two pairs while that helps, then pairs
+// joined into quads by the half-block steps their conflicts share. Deterministic.
+std::vector<int> choose_pairing(const std::vector<int32_t>& w, int k, int cin, int cout, int64_t umax,
+                                const std::vector<int>& out_order) {
+  const int taps = k * k;
+  auto W = [&](int t, int ci, int co) { return w[(size_t(t) * cin + ci) * cout + out_order[size_t(co)]]; };
+  auto bad = [&](int t, int a, int b, int co) { return pair_reach(umax, W(t, a, co), W(t, b, co)) > 32767; };
+  std::vector<int> conf(size_t(cin) * cin, 0), total(size_t(cin), 0);
+  for (int a = 0; a < cin; ++a)
+    for (int b = a + 1; b < cin; ++b) {
+      int n = 0;
+      for (int t = 0; t < taps; ++t)
+        for (int co = 0; co < cout; ++co) n += bad(t, a, b, co);
+      conf[size_t(a) * cin + b] = conf[size_t(b) * cin + a] = n;
+      total[size_t(a)] += n, total[size_t(b)] += n;
+    }
+  std::vector<int> order(static_cast<size_t>(cin));
+  for (int c = 0; c < cin; ++c) order[size_t(c)] = c;
+  auto cost = [&](int a, int b) { return conf[size_t(a) * cin + b]; };
+  int identity_cost = 0;
+  for (int p = 0; p + 1 < cin; p += 2) identity_cost += cost(p, p + 1);
+  if (identity_cost == 0) return order;
+  // Greedy matching.
+  std::vector<char> used(size_t(cin), 0);
+  std::vector<std::pair<int, int>> pairs;
+  for (int m = 0; m + 1 < cin; m += 2) {
+    int a = -1;
+    for (int c = 0; c < cin; ++c)
+      if (!used[size_t(c)] && (a < 0 || total[size_t(c)] > total[size_t(a)])) a = c;
+    used[size_t(a)] = 1;
+    int b = -1;
+    for (int c = 0; c < cin; ++c)
+      if (!used[size_t(c)] && (b < 0 || cost(a, c) < cost(a, b) || (cost(a, c) == cost(a, b) && total[size_t(c)] > total[size_t(b)])))
+        b = c;
+    used[size_t(b)] = 1;
+    pairs.push_back({a, b});
+  }
+  // Exchanges between two pairs.
+  for (int pass = 0; pass < 20; ++pass) {
+    bool better = false;
+    for (size_t i = 0; i < pairs.size(); ++i)
+      for (size_t j = i + 1; j < pairs.size(); ++j) {
+        auto [a, b] = pairs[i];
+        auto [c, d] = pairs[j];
+        const int now = cost(a, b) + cost(c, d);
+        if (cost(a, c) + cost(b, d) < now) pairs[i] = {a, c}, pairs[j] = {b, d}, better = true;
+        else if (cost(a, d) + cost(b, c) < now) pairs[i] = {a, d}, pairs[j] = {b, c}, better = true;
+      }
+    if (!better) break;
+  }
+  // Quads: pairs joined by the (tap, half-block) steps in which both have a conflict.
+  std::vector<std::vector<char>> cells(pairs.size(), std::vector<char>(size_t(taps) * ((cout + 7) / 8), 0));
+  std::vector<int> ncell(pairs.size(), 0);
+  for (size_t i = 0; i < pairs.size(); ++i)
+    for (int t = 0; t < taps; ++t)
+      for (int co = 0; co < cout; ++co)
+        if (bad(t, pairs[i].first, pairs[i].second, co)) {
+          char& c = cells[i][size_t(t) * ((cout + 7) / 8) + co / 8];
+          ncell[i] += !c;
+          c = 1;
+        }
+  std::vector<char> done(pairs.size(), 0);
+  std::vector<int> out;
+  for (size_t m = 0; m < pairs.size(); ++m) {
+    size_t i = pairs.size();
+    for (size_t c = 0; c < pairs.size(); ++c)
+      if (!done[c] && (i == pairs.size() || ncell[c] > ncell[i])) i = c;
+    done[i] = 1;
+    out.push_back(pairs[i].first), out.push_back(pairs[i].second);
+    size_t best = pairs.size();
+    int shared_best = -1;
+    for (size_t c = 0; c < pairs.size(); ++c) {
+      if (done[c]) continue;
+      int shared = 0;
+      for (size_t x = 0; x < cells[i].size(); ++x) shared += cells[i][x] && cells[c][x];
+      if (shared > shared_best || (shared == shared_best && ncell[c] > ncell[best])) best = c, shared_best = shared;
+    }
+    if (best == pairs.size()) break;
+    done[best] = 1;
+    out.push_back(pairs[best].first), out.push_back(pairs[best].second);
+    ++m;
+  }
+  for (int c = 0; c < cin; ++c)
+    if (!used[size_t(c)]) out.push_back(c);  // an odd count's last channel (paired with padding)
+  int cost_new = 0;
+  for (size_t p = 0; p + 1 < out.size(); p += 2) cost_new += cost(out[p], out[p + 1]);
+  if (cost_new >= identity_cost) return order;
+  return out;
+}
+
 }  // namespace
 
 struct IntEngine::Impl {
@@ -176,6 +299,8 @@ struct IntEngine::Impl {
     int cs8 = 1, T4 = 1, kacc = 1, dotlen8 = 0;
     std::vector<int8_t> wpack8, wdot8;
     std::vector<int32_t> beff8;
+    std::vector<int32_t> xbeg, xky, xt;  // split pairs (int_kernels.h)
+    std::vector<int8_t> xw, wdot8x;
     std::vector<double> sw;      // weight scale per channel (dynamic)
     std::vector<float> fbias;    // float bias, padded (dynamic)
     bool wide = false;
@@ -195,7 +320,7 @@ struct IntEngine::Impl {
   mutable std::vector<Tensor> fbufs;  // per conv: a dynamic-range conv's f32 output
 
   void lower();
-  void lower_integer(size_t i, Layer& L);
+  void lower_integer(size_t i, Layer& L, const std::vector<int>& in_order, const std::vector<int>& out_order);
   static void pack(Layer& L, const std::vector<int32_t>& w);
   void try_u8(Layer& L, const std::vector<int32_t>& w, const QFormat& in, int64_t zin, const std::vector<int64_t>& bq) const;
 };
@@ -226,8 +351,10 @@ void IntEngine::Impl::pack(Layer& L, const std::vector<int32_t>& w) {
   for (size_t j = 0; j < w.size(); ++j) L.wsum[j % size_t(cout)] += w[j];
 }
 
-// The u8 path when its pair sums provably fit int16 (int_kernels.h): weights in int8, input
-// codes spanning at most 256 values, umax * (|w0| + |w1|) <= 32767 for every pair.
+// The u8 path (int_kernels.h): input codes spanning at most 256 values and weights in int8.
+// A pair (a, b) that could saturate vpmaddubsw's int16 (pair_reach > 32767; on AVX2 and
+// scalar tables) is split into a main and a residual pair, each within reach (both weights
+// have one sign there: the excess moves into the residual, the larger weight first).
 void IntEngine::Impl::try_u8(Layer& L, const std::vector<int32_t>& w, const QFormat& in, int64_t zin,
                              const std::vector<int64_t>& bq) const {
   const int64_t umax = int64_t(in.qmax()) - in.qmin();
@@ -238,36 +365,114 @@ void IntEngine::Impl::try_u8(Layer& L, const std::vector<int32_t>& w, const QFor
   const int cs = channel_stride(L.cin, true);
   const int T4 = (k * cs + 3) / 4;
   const WindowWeights weight{w, k, L.cin, cout, cs};
-  int64_t pairmax = 0;
-  for (int c = 0; c < cout; ++c)
-    for (int ky = 0; ky < k; ++ky)
-      for (int j = 0; j < 4 * T4; j += 2)
-        pairmax = std::max<int64_t>(pairmax, umax * (std::abs(weight(ky, j, c)) + std::abs(weight(ky, j + 1, c))));
-  // vpdpbusd (the AVX512-VNNI table) adds u8 x s8 products without an int16 intermediate:
-  // exact for any pairs when every step widens (kacc = 1, the tiles that use it).
-  const bool vnni = K->isa == Isa::avx512;
-  if (pairmax > 32767 && !vnni) return;
   std::vector<int32_t> beff(L.beff.size(), 0);
   for (int c = 0; c < cout; ++c) {
     const int64_t b = bq[size_t(c)] + (int64_t(in.qmin()) - zin) * L.wsum[size_t(c)];
     if (std::abs(b) > kI32Max) return;
     beff[size_t(c)] = static_cast<int32_t>(b);
   }
+  // vpdpbusd (the AVX512-VNNI table) adds u8 x s8 products without an int16 intermediate:
+  // exact for any pairs when every step widens (kacc = 1, the tiles that use it).
+  const bool vnni = K->isa == Isa::avx512;
+  const int64_t lim = 32767 / std::max<int64_t>(umax, 1);  // the largest one-sign pair sum
+  WindowArray main(weight, 4 * T4), resid = main;
+  std::fill(resid.v.begin(), resid.v.end(), 0);
+  int64_t pairmax = 0;
+  int64_t nsplit = 0;
+  for (int c = 0; c < cout; ++c)
+    for (int ky = 0; ky < k; ++ky)
+      for (int j = 0; j < 4 * T4; j += 2) {
+        int32_t& a = main.at(ky, j, c);
+        int32_t& b = main.at(ky, j + 1, c);
+        if (!vnni && pair_reach(umax, a, b) > 32767) {
+          // One sign (a pair of opposite signs reaches at most umax * 128 <= 32640).
+          const int32_t sg = a + b > 0 ? 1 : -1;
+          int32_t excess = std::abs(a + b) - int32_t(lim);  // <= 256 - lim <= lim
+          int32_t& big = std::abs(a) >= std::abs(b) ? a : b;
+          int32_t& small = &big == &a ? b : a;
+          const int32_t from_big = std::min(excess, std::abs(big));
+          big -= sg * from_big;
+          small -= sg * (excess - from_big);
+          resid.at(ky, j, c) = weight(ky, j, c) - a;
+          resid.at(ky, j + 1, c) = weight(ky, j + 1, c) - b;
+          ++nsplit;
+        }
+        pairmax = std::max(pairmax, pair_reach(umax, a, b));
+      }
+  // Steps summed in int16 before widening, counted over the whole window (k rows of T4).
+  const int kacc =
+      nsplit || pairmax > 32767 ? 1 : pairmax > 0 ? int(std::min<int64_t>(int64_t(k) * T4, 32767 / pairmax)) : k * T4;
+  // The residual steps per half-block of 8 channels (then the leftover channels' residual rows).
+  const int cmain = cout - L.ndot;
+  const int nhalf = 2 * L.nvec + (L.tail ? 1 : 0);
+  std::vector<int32_t> xbeg{0}, xky, xt;
+  std::vector<int8_t> xw;
+  for (int hb = 0; hb < nhalf && nsplit; ++hb) {
+    for (int ky = 0; ky < k; ++ky)
+      for (int t = 0; t < T4; ++t) {
+        bool any = false;
+        for (int l = 0; l < kIntHalf; ++l)
+          for (int e = 0; e < 4; ++e) any |= hb * kIntHalf + l < cmain && resid(ky, 4 * t + e, hb * kIntHalf + l) != 0;
+        if (!any) continue;
+        xky.push_back(ky);
+        xt.push_back(t);
+        for (int l = 0; l < kIntHalf; ++l)
+          for (int e = 0; e < 4; ++e) {
+            const int c = hb * kIntHalf + l;
+            xw.push_back(static_cast<int8_t>(c < cmain ? resid(ky, 4 * t + e, c) : 0));
+          }
+      }
+    xbeg.push_back(int32_t(xky.size()));
+  }
+  // The u8 path only where it takes fewer vector instructions per 8 output channels and pixel
+  // than the int16 one (measured alike on AVX2): a u8 step 3.5 (vpmaddubsw, vpmaddwd, vpaddd
+  // and half a broadcast), a split step 4 (its own broadcast), a step summed in int16 2.5 and
+  // 2 per widening; an int16 pair step 2.5 (vpmaddwd, vpaddd, half a broadcast). VNNI: always.
+  if (!vnni && !g_force_u8.load()) {
+    const double steps = double(k) * T4;
+    const double u8cost = kacc > 1 ? (2.5 + 2.0 / kacc) * steps : 3.5 * steps + 4.0 * double(xky.size()) / nhalf;
+    if (u8cost >= 2.5 * k * L.T) return;
+  }
   L.u8 = true;
   L.cs8 = cs;
   L.T4 = T4;
-  // Steps summed in int16 before widening, counted over the whole window (k rows of T4).
-  L.kacc = pairmax > 32767 ? 1 : pairmax > 0 ? int(std::min<int64_t>(int64_t(k) * T4, 32767 / pairmax)) : k * T4;
+  L.kacc = kacc;
   L.beff8 = std::move(beff);
-  pack_blocks(weight, 4, T4, L.nvec, L.tail, L.ndot, L.wpack8, 32, L.wdot8, L.dotlen8);
+  pack_blocks(main, 4, T4, L.nvec, L.tail, L.ndot, L.wpack8, 32, L.wdot8, L.dotlen8);
+  L.info.split_pairs = nsplit;
+  L.info.split_steps = int64_t(xky.size());
+  L.info.main_steps = int64_t(nhalf) * k * T4;
+  L.xbeg.clear(), L.xky.clear(), L.xt.clear(), L.xw.clear(), L.wdot8x.clear();
+  if (!xky.empty()) L.xbeg = std::move(xbeg), L.xky = std::move(xky), L.xt = std::move(xt), L.xw = std::move(xw);
+  bool dot_resid = false;
+  for (int d = 0; d < L.ndot; ++d)
+    for (int ky = 0; ky < k; ++ky)
+      for (int j = 0; j < 4 * T4; ++j) dot_resid |= resid(ky, j, cmain + d) != 0;
+  if (dot_resid) {
+    std::vector<int8_t> unused;
+    int dl = 0;
+    pack_blocks(resid, 4, T4, 0, 0, L.ndot, unused, 32, L.wdot8x, dl);
+  }
 }
 
-void IntEngine::Impl::lower_integer(size_t i, Layer& L) {
+// in_order / out_order: the buffer order of the input / output channels (empty: as in the
+// model; lower() chooses them for the u8 path's pairs).
+void IntEngine::Impl::lower_integer(size_t i, Layer& L, const std::vector<int>& in_order,
+                                    const std::vector<int>& out_order) {
   const WeightQuant& wq = q.weights[i];
   const ActQuant& ai = q.acts[i];
   const std::string name = fmt::format("conv{}", i + 1);
   check_int16(ai.fmt, fmt::format("the input of {}", name));
-  const std::vector<int32_t> w = codes_to_int32(wq.codes);
+  std::vector<int32_t> w = codes_to_int32(wq.codes);
+  auto oc = [&](int c) { return out_order.empty() ? c : out_order[size_t(c)]; };  // model channel at position c
+  if (!in_order.empty() || !out_order.empty()) {
+    const std::vector<int32_t> src = w;
+    for (int t = 0; t < L.k * L.k; ++t)
+      for (int ci = 0; ci < L.cin; ++ci)
+        for (int co = 0; co < L.cout; ++co)
+          w[(size_t(t) * L.cin + ci) * L.cout + co] =
+              src[(size_t(t) * L.cin + (in_order.empty() ? ci : in_order[size_t(ci)])) * L.cout + oc(co)];
+  }
   int64_t wabs = 0;
   for (int32_t v : w) {
     QSR_CHECK(v > -32768 && v <= 32767,
@@ -276,7 +481,7 @@ void IntEngine::Impl::lower_integer(size_t i, Layer& L) {
   }
   pack(L, w);
   const size_t cpad = size_t((L.cout + 15) / 16 * 16 + 16);
-  auto s_w = [&](int c) { return wq.params.scale[wq.params.size() == 1 ? 0 : size_t(c)]; };
+  auto s_w = [&](int c) { return wq.params.scale[wq.params.size() == 1 ? 0 : size_t(oc(c))]; };
   std::vector<int64_t> l1(size_t(L.cout), 0);
   for (size_t j = 0; j < w.size(); ++j) l1[j % size_t(L.cout)] += std::abs(int64_t(w[j]));
   const int64_t xabs = std::max(std::abs(int64_t(ai.fmt.qmin())), std::abs(int64_t(ai.fmt.qmax())));
@@ -295,7 +500,7 @@ void IntEngine::Impl::lower_integer(size_t i, Layer& L) {
     const int64_t span = int64_t(ai.fmt.qmax()) - ai.fmt.qmin();
     for (int c = 0; c < L.cout; ++c) {
       L.sw[size_t(c)] = double(s_w(c));
-      L.fbias[size_t(c)] = bias[c];
+      L.fbias[size_t(c)] = bias[oc(c)];
       worst = std::max(worst, double(span) * double(l1[size_t(c)]));
       fits = fits && xabs * l1[size_t(c)] <= kI32Max && span * l1[size_t(c)] <= kI32Max &&
              xabs * std::abs(L.wsum[size_t(c)]) <= kI32Max;
@@ -310,7 +515,7 @@ void IntEngine::Impl::lower_integer(size_t i, Layer& L) {
     for (int c = 0; c < L.cout; ++c) {
       const double s_acc = double(s_in) * double(s_w(c));
       const Multiplier m = quantize_multiplier(s_acc / double(s_out));
-      const int64_t bq = quantize_bias(bias[c], s_acc);
+      const int64_t bq = quantize_bias(bias[oc(c)], s_acc);
       bqs[size_t(c)] = bq;
       const int64_t beff = bq - zin * L.wsum[size_t(c)];
       const double tb = double(span) * double(l1[size_t(c)]) + double(std::abs(bq));
@@ -339,9 +544,21 @@ void IntEngine::Impl::lower_integer(size_t i, Layer& L) {
     // |acc| < 2^31: a shift above 62 rounds every product to 0 (int_kernels.h).
     for (size_t c = 0; c < cpad; ++c)
       if (L.shift[c] > 62) L.m0[c] = L.m0_32[c] = 0, L.shift[c] = 62;
-    // The requantisation arithmetic (int_kernels.h): double when the product is exact there,
-    // int32 clamping when the result provably fits (|y| + |zo| < 2^31).
-    if (ybound < std::ldexp(1.0, 30)) L.rq = worst < std::ldexp(1.0, 22) ? 0 : 1;
+    // The requantisation arithmetic (int_kernels.h): double when that gives the exact result,
+    // int32 clamping when the result provably fits (|y| + |zo| < 2^31). double is exact when
+    // the product acc * m0 * 2^-shift is (|acc| < 2^22), and also when every channel's shift
+    // keeps its one rounding from deciding anything: the exact y = acc * m0 / 2^shift is a
+    // multiple of 2^-shift, so a y that is not a tie lies at least 2^-shift from one, while
+    // the rounding moves it by at most |y| * 2^-53; that is less for |y| < 2^(53 - shift). A
+    // tie is representable and stays exact. Larger |y| (both exact and rounded) are beyond
+    // every code the clamp keeps when 2^(53 - shift) >= reach + 2, and clamp alike.
+    if (L.path == LayerPath::integer && ybound < std::ldexp(1.0, 30)) {
+      const int64_t reach = std::max<int64_t>(int64_t(L.hi) - L.zo, int64_t(L.zo) - L.lo);
+      bool near = true;
+      for (int c = 0; c < L.cout; ++c)
+        near = near && (L.m0[size_t(c)] == 0 || std::ldexp(1.0, 53 - int(L.shift[size_t(c)])) >= double(reach + 2));
+      L.rq = worst < std::ldexp(1.0, 22) || near ? 0 : 1;
+    }
     L.rq = std::max(L.rq, g_min_requant.load());
     L.mscale.assign(cpad, 0);
     L.bshift.assign(cpad, 0);
@@ -363,6 +580,27 @@ void IntEngine::Impl::lower() {
   QSR_CHECK(!q.needs_calibration(), "quantised model: activations are not calibrated");
   const size_t n = q.kernels.size();
   layers.resize(n);
+  // The u8 path's channel pairing (choose_pairing) of every integer conv fed by an integer
+  // conv, from the last back (a conv's choice looks at its output order); the producer
+  // writes its output channels in that order. Not for the VNNI table, which never splits.
+  std::vector<std::vector<int>> order(n + 1);
+  for (size_t i = n; i-- > 1;) {
+    if (!g_allow_pairing.load() || !g_allow_u8.load() || K->isa == Isa::avx512 || !q.integer_layer(int(i)) ||
+        !q.integer_layer(int(i - 1)))
+      continue;
+    const int64_t umax = int64_t(q.acts[i].fmt.qmax()) - q.acts[i].fmt.qmin();
+    const std::vector<int32_t> w = codes_to_int32(q.weights[i].codes);
+    if (umax > 255 || std::any_of(w.begin(), w.end(), [](int32_t v) { return v < -128 || v > 127; })) continue;
+    const Tensor& kt = q.kernels[i];
+    const int cout = int(kt.dim(3));
+    std::vector<int> out_order = order[i + 1];
+    if (out_order.empty())
+      for (int c = 0; c < cout; ++c) out_order.push_back(c);
+    std::vector<int> o = choose_pairing(w, int(kt.dim(0)), int(kt.dim(2)), cout, umax, out_order);
+    bool identity = true;
+    for (size_t c = 0; c < o.size(); ++c) identity &= o[c] == int(c);
+    if (!identity) order[i] = std::move(o);
+  }
   for (size_t i = 0; i < n; ++i) {
     Layer& L = layers[i];
     const Tensor& kt = q.kernels[i];
@@ -378,7 +616,8 @@ void IntEngine::Impl::lower() {
              : q.weights[i].kind == WeightKind::f16 ? LayerPath::float16
                                                                : LayerPath::f32;
     if (L.path == LayerPath::integer || L.path == LayerPath::dynamic) {
-      lower_integer(i, L);
+      lower_integer(i, L, order[i], order[i + 1]);
+      L.info.paired = !order[i].empty();
     } else if (L.path == LayerPath::float16) {
       const ConvGeom g{1, 1, 1, L.cin, L.cout, L.k};
       L.wf16.assign(packed_conv_weights_size(g), 0);
@@ -554,6 +793,13 @@ Tensor IntEngine::forward(const Tensor& x, std::vector<double>* layer_seconds) c
         c.wpack8 = Ly.wpack8.data();
         c.wdot8 = Ly.wdot8.data();
         c.dotlen8 = Ly.dotlen8;
+        if (!Ly.xbeg.empty()) {
+          c.xbeg = Ly.xbeg.data();
+          c.xky = Ly.xky.data();
+          c.xt = Ly.xt.data();
+          c.xw = Ly.xw.data();
+        }
+        if (!Ly.wdot8x.empty()) c.wdot8x = Ly.wdot8x.data();
       }
       std::vector<int32_t> beff;
       std::vector<double> fscale;

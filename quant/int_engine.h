@@ -42,6 +42,10 @@ struct IntLayerInfo {
   std::string requant; // the requantisation arithmetic chosen (integer layers)
   bool u8 = false;     // the u8 (vpmaddubsw) path, kacc steps summed in int16
   int kacc = 0;
+  int64_t split_pairs = 0;  // u8 path: weight pairs split into main + residual (int_kernels.h)
+  int64_t split_steps = 0;  // their extra steps, of main_steps per pixel (half-blocks of 8 channels)
+  int64_t main_steps = 0;
+  bool paired = false;      // input channels reordered so that fewer pairs split
   std::string describe() const;  // e.g. "integer s8 x s8 -> int32 (19-bit bound), avx2 vpmaddwd"
 };
 
@@ -74,5 +78,9 @@ class IntEngine {
 void set_min_requant_path(int rq);
 // Tests: whether lowering may choose the u8 path (default true).
 void set_allow_u8_path(bool allow);
+// Tests: lowering takes the u8 path wherever it is exact, not only where it is the cheaper one.
+void set_force_u8_path(bool force);
+// Tests: whether lowering may reorder channels to pair them for the u8 path (default true).
+void set_allow_channel_pairing(bool allow);
 
 }  // namespace qsr::quant

@@ -92,17 +92,21 @@ void check_exact(const QuantModel& q, uint64_t seed, const std::string& what) {
   std::vector<Tensor> refs;
   for (const Tensor& x : xs) refs.push_back(q.forward(x));
   // Passes: the general 64-bit requantisation, the 64-bit one with int32 clamps, then as
-  // lowering chooses -- with the u8 path where it is exact, and without it.
-  for (int pass = 0; pass < 4; ++pass) {
+  // lowering chooses; without the u8 path; with it wherever it is exact (split pairs too),
+  // with and without reordered channels.
+  const char* pass_name[] = {"", "", "", ", no u8 path", ", u8 path forced", ", u8 path forced, channels in model order"};
+  for (int pass = 0; pass < 6; ++pass) {
     const int rq = pass < 2 ? 2 - pass : 0;
     set_min_requant_path(rq);
     set_allow_u8_path(pass != 3);
+    set_force_u8_path(pass >= 4);
+    set_allow_channel_pairing(pass != 5);
     for (const IntKernels* kt : tables()) {
       IntEngine e(q, *kt);
       for (size_t i = 0; i < xs.size(); ++i) {
         const Tensor got = e.forward(xs[i]);
         INFO(what << " on the " << kt->name << " kernels, requantisation path >= " << rq
-                  << (pass == 3 ? ", no u8 path" : "")
+                  << pass_name[pass]
                   << ", input " << shape_str(xs[i].shape()) << ": " << mismatches(refs[i], got) << " of "
                   << refs[i].numel() << " values differ\n"
                   << e.describe());
@@ -111,6 +115,8 @@ void check_exact(const QuantModel& q, uint64_t seed, const std::string& what) {
     }
   }
   set_allow_u8_path(true);
+  set_force_u8_path(false);
+  set_allow_channel_pairing(true);
 }
 
 std::vector<EspcnConfig> configs() {
@@ -247,5 +253,69 @@ TEST_CASE("int engine: every kernel table equals the scalar twin on random archi
       INFO(kt->name << "\n" << e.describe());
       REQUIRE(identical(twin, e.forward(x)));
     }
+  }
+}
+
+TEST_CASE("int engine: the u8 path splits pairs that could saturate vpmaddubsw, exactly", "[int]") {
+  // Adversarial weights: large, mostly one sign per pair, so that after per-channel int8
+  // quantisation most pairs sum past 128 and full-range u8 inputs (the constant image, the
+  // ReLU outputs) drive vpmaddubsw's int16 to its limits.
+  const EspcnConfig cfg = config(3, {32, 24}, {5, 3, 3});
+  auto m = model(cfg, qsr_test::base_seed() + 13);
+  Rng r(qsr_test::base_seed() + 14);
+  for (auto& c : m->convs) {
+    float* w = c->weight.value().f32();
+    const int64_t n = c->weight.value().numel();
+    for (int64_t i = 0; i < n; ++i) w[i] = (r.below(5) ? 1.f : -1.f) * r.uniform(0.6f, 1.f) * 0.2f;
+  }
+  const QuantModel q = quantised(*m, "int8");
+  const std::vector<Tensor> xs = {Tensor::full({1, 9, 13, 1}, 1.f), Tensor::full({1, 5, 6, 1}, 0.f), image(31, 2, 11, 17)};
+  std::vector<Tensor> refs;
+  for (const Tensor& x : xs) refs.push_back(q.forward(x));
+  for (int pairing = 0; pairing < 2; ++pairing) {
+    set_force_u8_path(true);
+    set_allow_channel_pairing(pairing == 1);
+    for (const IntKernels* kt : tables()) {
+      IntEngine e(q, *kt);
+      INFO(kt->name << (pairing ? ", channels reordered" : ", channels in model order") << "\n" << e.describe());
+      for (size_t i = 0; i < xs.size(); ++i) CHECK(identical(refs[i], e.forward(xs[i])));
+      for (const auto& l : e.layers()) {
+        CHECK(l.u8);
+        // 8-lane tables split; the VNNI one (vpdpbusd, no int16 intermediate) never needs to.
+        if (kt->isa == Isa::avx512) CHECK(l.split_pairs == 0);
+        else CHECK(l.split_pairs > 0);
+      }
+    }
+  }
+  set_force_u8_path(false);
+  set_allow_channel_pairing(true);
+}
+
+TEST_CASE("int engine: channel pairing and the requantisation choice on the real ESPCN int8", "[int]") {
+  EspcnConfig espcn;
+  auto m = model(espcn, qsr_test::base_seed() + 15);
+  const QuantModel q = quantised(*m, "int8");
+  for (Isa isa : available_isas()) {
+    if (isa == Isa::avx512) continue;  // the VNNI table never splits pairs
+    set_force_u8_path(true);  // (in model order, a conv may be cheaper on the int16 path)
+    set_allow_channel_pairing(false);
+    IntEngine plain(q, isa);
+    set_allow_channel_pairing(true);
+    IntEngine paired(q, isa);
+    set_force_u8_path(false);
+    INFO(int_kernels(isa).name << "\nmodel order:\n" << plain.describe() << "reordered:\n" << paired.describe());
+    int64_t before = 0, after = 0;
+    for (size_t i = 1; i < 4; ++i) {
+      const auto& a = plain.layers()[i];
+      const auto& b = paired.layers()[i];
+      CHECK(b.u8);
+      before += a.split_pairs, after += b.split_pairs;
+      CHECK(b.split_pairs <= a.split_pairs);
+      // int8 codes, shifts well below 44: the double requantisation is exact (int_engine.cpp).
+      CHECK(b.requant == "double");
+    }
+    CHECK(after < before);
+    const Tensor x = image(41, 1, 14, 19);
+    CHECK(identical(q.forward(x), paired.forward(x)));
   }
 }

@@ -21,6 +21,8 @@ struct V {
   static constexpr int W = 8;
   static constexpr int MR16 = 6;   // 12 accumulators + 2 weight vectors + 1 broadcast
   static constexpr int MR8 = 12;
+  static constexpr int MR16B = 5;  // u8 tiles widening every step: 10 accumulators + 2 weights + broadcast + ones + product
+  static constexpr int MR8B = 10;
   static constexpr int MR16K = 4;  // 8 int16 partial sums + 2 weights + up to 4 broadcasts in flight
   static constexpr int MR8K = 6;
   static I zero() { return _mm256_setzero_si256(); }

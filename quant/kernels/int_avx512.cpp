@@ -21,6 +21,8 @@ struct V {
   static constexpr int W = 16;
   static constexpr int MR16 = 12;
   static constexpr int MR8 = 12;
+  static constexpr int MR16B = 12;  // u8 tiles widening every step
+  static constexpr int MR8B = 12;
   static constexpr int MR16K = 12;
   static constexpr int MR8K = 12;
   static I zero() { return _mm512_setzero_si512(); }

@@ -69,6 +69,18 @@ inline constexpr int kIntDotMax = 2;
 // them into the int32 accumulators. AVX512-VNNI does each step with one vpdpbusd, whose
 // products and sums are exact for any u8 x s8 values (no int16 intermediate): there the u8
 // path takes every 8-bit word, widening every step (kacc = 1) where the pair bound fails.
+//
+// Split pairs (AVX2 and scalar, 8-bit weights with full 8-bit activations). A pair whose
+// saturating sum is possible -- both weights of one sign, umax * (|w0| + |w1|) > 32767 -- is
+// split into a main pair, packed in wpack8 / wdot8, and a residual pair, each within the
+// bound (w = main + residual). The residuals are extra steps (kacc = 1): per half-block of 8
+// channels (hb = 2*cb and 2*cb + 1 for 16-channel block cb, 2*nvec_blocks for the 8-channel
+// tail), entries [xbeg[hb], xbeg[hb + 1]) each name a window quad (kernel row xky[e], quad
+// xt[e]) and hold its 8 channels' residual quads xw[e][8][4]. A leftover channel's residuals
+// are a second dot row, wdot8x (same layout as wdot8; null when none has any). Lowering picks
+// which input channels pair (a permutation of the buffer's channels, done by the producing
+// conv) so that few pairs need it. The VNNI table never splits (vpdpbusd does not saturate).
+inline constexpr int kIntHalf = 8;  // channels per half-block of split entries
 struct IntConvArgs {
   int h = 0, w = 0, k = 1;  // output (= input) rows and columns of one image, kernel size
   int cs = 1;               // input channel stride (int16 per pixel)
@@ -91,6 +103,12 @@ struct IntConvArgs {
   const int8_t* wpack8 = nullptr;
   const int8_t* wdot8 = nullptr;  // ndot x k x dotlen8 (a multiple of 32)
   int dotlen8 = 0;
+  // Split pairs (see above); xbeg null when the conv has none.
+  const int32_t* xbeg = nullptr;
+  const int32_t* xky = nullptr;
+  const int32_t* xt = nullptr;
+  const int8_t* xw = nullptr;
+  const int8_t* wdot8x = nullptr;
 
   // wide: int32 chunks of `chunk` steps summed in int64 (see above).
   bool wide = false;

@@ -3,6 +3,7 @@
 // against these bit for bit; the wide (int64) convolutions of every table run here.
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "quant/kernels/int_kernels.h"
 #include "quant/spec.h"
@@ -60,6 +61,17 @@ Acc dot_pixel(const IntConvArgs& a, const Layout<X, Wt, E>& L, const X* win, con
   return acc;
 }
 
+// Split pairs (u8 path, int_kernels.h): half-block hb's residual steps, added to its
+// kIntHalf channels' accumulators.
+void add_split(const IntConvArgs& a, const uint8_t* win, int hb, int32_t* acc) {
+  for (int e = a.xbeg[hb]; e < a.xbeg[hb + 1]; ++e) {
+    const uint8_t* r = win + a.xky[e] * a.in_row + 4 * a.xt[e];
+    const int8_t* w = a.xw + int64_t(e) * kIntHalf * 4;
+    for (int l = 0; l < kIntHalf; ++l)
+      for (int q = 0; q < 4; ++q) acc[l] += int32_t(r[q]) * w[4 * l + q];
+  }
+}
+
 template <class Acc>
 void store(const IntConvArgs& a, int y, int x, int c, Acc raw) {
   const int64_t acc = int64_t(raw) + (a.wide ? a.beff64[c] : a.beff[c]);
@@ -82,19 +94,28 @@ void conv_rows_t(const IntConvArgs& a, const Layout<X, Wt, E>& L, int y0, int y1
   for (int y = y0; y < y1; ++y) {
     for (int x = 0; x < a.w; ++x) {
       const X* win = L.in + int64_t(y) * a.in_row + int64_t(x) * a.cs;
+      constexpr bool u8 = std::is_same_v<X, uint8_t>;
       for (int cb = 0; cb < a.nvec_blocks; ++cb) {
         block_pixel(a, L, win, L.wpack + cb * blk16, kIntNR, acc);
+        if constexpr (u8)
+          if (a.xbeg) add_split(a, win, 2 * cb, acc), add_split(a, win, 2 * cb + 1, acc + kIntHalf);
         for (int l = 0; l < kIntNR; ++l)
           if (cb * kIntNR + l < a.cout - a.ndot) store(a, y, x, cb * kIntNR + l, acc[l]);
       }
       const int c8 = a.nvec_blocks * kIntNR;
       if (a.tail_vec) {
         block_pixel(a, L, win, L.wpack + a.nvec_blocks * blk16, a.tail_vec, acc);
+        if constexpr (u8)
+          if (a.xbeg) add_split(a, win, 2 * a.nvec_blocks, acc);
         for (int l = 0; l < a.tail_vec; ++l)
           if (c8 + l < a.cout - a.ndot) store(a, y, x, c8 + l, acc[l]);
       }
-      for (int d = 0; d < a.ndot; ++d)
-        store(a, y, x, a.cout - a.ndot + d, dot_pixel<Acc>(a, L, win, L.wdot + int64_t(d) * a.k * L.dotlen));
+      for (int d = 0; d < a.ndot; ++d) {
+        Acc v = dot_pixel<Acc>(a, L, win, L.wdot + int64_t(d) * a.k * L.dotlen);
+        if constexpr (u8)
+          if (a.wdot8x) v += dot_pixel<Acc>(a, L, win, a.wdot8x + int64_t(d) * a.k * L.dotlen);
+        store(a, y, x, a.cout - a.ndot + d, v);
+      }
     }
   }
 }
