@@ -10,6 +10,7 @@
 #include <limits>
 #include <atomic>
 #include <mutex>
+#include <new>
 
 #include "engine/autograd.h"
 #include "engine/f32_drivers.h"
@@ -50,7 +51,7 @@ std::string IntLayerInfo::describe() const {
       return fmt::format("{} {}x{} {}->{}: {}, {} accumulators ({}-bit bound), {} requantisation",
                          layer_path_name(path), k, k, cin, cout,
                          u8 ? fmt::format("u8 quads, vpmaddubsw (int16 sums of {} step{}{})", kacc, kacc > 1 ? "s" : "",
-                                          split_pairs ? fmt::format("; {} pairs split, {:.1f}% extra steps{}", split_pairs,
+                                          split_pairs ? fmt::format("; {} pair{} split, {:.1f}% extra steps{}", split_pairs, split_pairs > 1 ? "s" : "",
                                                                     main_steps ? 100.0 * split_steps / main_steps : 0.0,
                                                                     paired ? ", input channels reordered" : "")
                                                       : "")
@@ -65,6 +66,21 @@ std::string IntLayerInfo::describe() const {
 namespace {
 
 constexpr int64_t kI32Max = std::numeric_limits<int32_t>::max();
+
+// Packed weights start on a cache line, so that no vector load of them splits across two.
+template <class T>
+struct LineAlloc {
+  using value_type = T;
+  LineAlloc() = default;
+  template <class U>
+  LineAlloc(const LineAlloc<U>&) {}
+  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(64))); }
+  void deallocate(T* p, size_t) { ::operator delete(p, std::align_val_t(64)); }
+  template <class U>
+  bool operator==(const LineAlloc<U>&) const { return true; }
+};
+template <class T>
+using PackVec = std::vector<T, LineAlloc<T>>;
 
 int bits_of(double bound) {
   int b = 1;
@@ -93,8 +109,8 @@ struct WindowWeights {
 // (nvec of them) then one of 8 (tail); the last ndot channels as dot-product rows of dotlen
 // (k*cs rounded up to dot_align) elements.
 template <class T, class Window>
-void pack_blocks(const Window& W, int E, int steps, int nvec, int tail, int ndot, std::vector<T>& pack,
-                 int dot_align, std::vector<T>& dot, int& dotlen) {
+void pack_blocks(const Window& W, int E, int steps, int nvec, int tail, int ndot, PackVec<T>& pack,
+                 int dot_align, PackVec<T>& dot, int& dotlen) {
   const int k = W.k;
   pack.assign(size_t(nvec) * k * steps * 16 * E + size_t(tail) * k * steps * E, 0);
   T* p = pack.data();
@@ -287,7 +303,7 @@ struct IntEngine::Impl {
     int k = 1, cin = 1, cout = 1, cs = 1, T = 1, pad = 0;
     Activation act = Activation::none;
     int nvec = 0, tail = 0, ndot = 0, dotlen = 0;
-    std::vector<int16_t> wpack, wdot;
+    PackVec<int16_t> wpack, wdot;
     std::vector<int64_t> wsum;  // sum of the weight codes per channel (zero-point correction)
     std::vector<int32_t> beff, m0_32;
     std::vector<int64_t> beff64;  // wide layers
@@ -297,10 +313,10 @@ struct IntEngine::Impl {
     // The u8 path (int_kernels.h)
     bool u8 = false;
     int cs8 = 1, T4 = 1, kacc = 1, dotlen8 = 0;
-    std::vector<int8_t> wpack8, wdot8;
+    PackVec<int8_t> wpack8, wdot8;
     std::vector<int32_t> beff8;
     std::vector<int32_t> xbeg, xky, xt;  // split pairs (int_kernels.h)
-    std::vector<int8_t> xw, wdot8x;
+    PackVec<int8_t> xw, wdot8x;
     std::vector<double> sw;      // weight scale per channel (dynamic)
     std::vector<float> fbias;    // float bias, padded (dynamic)
     bool wide = false;
@@ -406,7 +422,7 @@ void IntEngine::Impl::try_u8(Layer& L, const std::vector<int32_t>& w, const QFor
   const int cmain = cout - L.ndot;
   const int nhalf = 2 * L.nvec + (L.tail ? 1 : 0);
   std::vector<int32_t> xbeg{0}, xky, xt;
-  std::vector<int8_t> xw;
+  PackVec<int8_t> xw;
   for (int hb = 0; hb < nhalf && nsplit; ++hb) {
     for (int ky = 0; ky < k; ++ky)
       for (int t = 0; t < T4; ++t) {
@@ -449,7 +465,7 @@ void IntEngine::Impl::try_u8(Layer& L, const std::vector<int32_t>& w, const QFor
     for (int ky = 0; ky < k; ++ky)
       for (int j = 0; j < 4 * T4; ++j) dot_resid |= resid(ky, j, cmain + d) != 0;
   if (dot_resid) {
-    std::vector<int8_t> unused;
+    PackVec<int8_t> unused;
     int dl = 0;
     pack_blocks(resid, 4, T4, 0, 0, L.ndot, unused, 32, L.wdot8x, dl);
   }

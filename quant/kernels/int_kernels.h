@@ -18,10 +18,9 @@
 // block's NR weight pairs: vpmaddwd (AVX2, AVX-512BW) or vpdpwssd (AVX512-VNNI) adds
 // x0*w0 + x1*w1 into an int32 lane per channel. The int16 x int16 products and their
 // pair sums are exact (|x*w| <= 2^15 * (2^15 - 1), the pair sum < 2^31; weights are
-// never -32768, which lowering checks), so there is no saturation to handle. The u8 x s8
-// pairs of vpmaddubsw saturate in int16 (255*127*2 > 32767), so full 8-bit activations
-// with full 8-bit weights take this int16 path; narrower words take the u8 path below
-// wherever lowering proves its int16 pair sums cannot saturate. For a
+// never -32768, which lowering checks), so there is no saturation to handle. Words up to
+// 8 bits take the u8 path below instead where lowering counts fewer instructions for it (its
+// pairs are made exact by splitting those that could saturate). For a
 // 1-channel input (the first conv) the pairs run along the kernel row instead of the
 // channels, so that layer is one pair-GEMM too. Leftover channels past the last full
 // vector (the 9th of the last conv) are dot products over the window rows.
@@ -62,24 +61,26 @@ inline constexpr int kIntDotMax = 2;
 // or 1), window rows of T4 = ceil(k*cs/4) quads; weights as int8 quads
 //   wpack8[cb][ky][t][NR][4]
 // One step: vpmaddubsw of the broadcast quad and the block's quads gives per channel two int16
-// pair sums u0*w0 + u1*w1; they are exact when umax * (|w0| + |w1|) <= 32767 for every pair of
-// the layer's weights (lowering proves it, else the layer runs the int16 path); `kacc` steps
-// (counted over the whole k x k window) are summed in int16 (kacc * the largest pair sum
-// <= 32767) before vpmaddwd with ones widens
-// them into the int32 accumulators. AVX512-VNNI does each step with one vpdpbusd, whose
-// products and sums are exact for any u8 x s8 values (no int16 intermediate): there the u8
-// path takes every 8-bit word, widening every step (kacc = 1) where the pair bound fails.
+// pair sums u0*w0 + u1*w1, saturated to int16. A pair's sum stays within
+// [umax * (sum of its negative weights), umax * (sum of its positive ones)], so it is exact
+// when both ends fit int16 (always when the two weights differ in sign: umax * 128 <= 32640).
+// `kacc` steps (counted over the whole k x k window) are summed in int16 (kacc * the largest
+// pair reach <= 32767) before vpmaddwd with ones widens them into the int32 accumulators.
+// AVX512-VNNI does each step with one vpdpbusd, whose products and sums are exact for any
+// u8 x s8 values (no int16 intermediate): there the u8 path takes every 8-bit word.
 //
-// Split pairs (AVX2 and scalar, 8-bit weights with full 8-bit activations). A pair whose
-// saturating sum is possible -- both weights of one sign, umax * (|w0| + |w1|) > 32767 -- is
-// split into a main pair, packed in wpack8 / wdot8, and a residual pair, each within the
-// bound (w = main + residual). The residuals are extra steps (kacc = 1): per half-block of 8
+// Split pairs (8-lane tables: AVX2 and scalar). A pair that could saturate -- both weights of
+// one sign, umax * |w0 + w1| > 32767, e.g. 100 and 60 under 8-bit activations -- is split
+// into a main pair, packed in wpack8 / wdot8, and a residual pair, both of one sign and each
+// within reach (w = main + residual: the excess over 32767 / umax moves into the residual,
+// from the larger weight first). The residuals are extra steps (kacc = 1): per half-block of 8
 // channels (hb = 2*cb and 2*cb + 1 for 16-channel block cb, 2*nvec_blocks for the 8-channel
 // tail), entries [xbeg[hb], xbeg[hb + 1]) each name a window quad (kernel row xky[e], quad
 // xt[e]) and hold its 8 channels' residual quads xw[e][8][4]. A leftover channel's residuals
 // are a second dot row, wdot8x (same layout as wdot8; null when none has any). Lowering picks
-// which input channels pair (a permutation of the buffer's channels, done by the producing
-// conv) so that few pairs need it. The VNNI table never splits (vpdpbusd does not saturate).
+// which input channels pair (a permutation of the buffer's channels, written so by the
+// producing conv) so that few pairs need it: about 7% extra steps on ESPCN's int8 conv2, 2%
+// on conv3. The VNNI table never splits (vpdpbusd does not saturate).
 inline constexpr int kIntHalf = 8;  // channels per half-block of split entries
 struct IntConvArgs {
   int h = 0, w = 0, k = 1;  // output (= input) rows and columns of one image, kernel size
