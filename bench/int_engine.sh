@@ -139,7 +139,7 @@ fi
 
 # 4. report ---------------------------------------------------------------------------
 "$PY" - "$raw" "$out/int_engine.json" "$out/int_engine.md" "$peers_md" "$SIZES" "$THREADS" "f32 $MODES" <<'EOF'
-import json, statistics, sys, datetime
+import json, re, statistics, sys, datetime
 raw_path, json_path, md_path, peers_path, sizes, threads, labels = sys.argv[1:8]
 sizes, threads, labels = sizes.split(), [int(t) for t in threads.split()], labels.split()
 recs = [json.loads(l) for l in open(raw_path) if l.strip()]
@@ -165,7 +165,7 @@ def kind_of(layer):
     k = layer.get("kernel") or ""
     if "u8 quads" not in k:
         return "vpmaddwd"
-    return "vpmaddubsw+vpmaddwd" if "sums of 1 step)" in k else "vpmaddubsw"
+    return "vpmaddubsw+vpmaddwd" if re.search(r"sums of 1 step[);]", k) else "vpmaddubsw"
 
 def med(v):
     return statistics.median(v) if v else None
@@ -233,9 +233,9 @@ for size in sizes:
             row["speedup_vs_f32"] = (f32 / row["median_ms"]) if f32 and row.get("median_ms") else None
         lines.append(f"## {size} low-res, {t} thread(s)\n")
         lines.append("% of peak: against the peak of the instruction most of the model's MACs run on "
-                     "(FMA for f32 and float16; vpmaddwd for int16 pairs: int8, int16x8, dynamic-range; "
-                     "vpmaddubsw+vpmaddwd for u8 quads widened every step: w7a8; vpmaddubsw for u8 quads "
-                     "summed in int16: w4a4); the reference is named per row. Peaks at "
+                     "(FMA for the float paths; vpmaddwd for int16 pairs; vpmaddubsw+vpmaddwd for u8 quads "
+                     "widened every step; vpmaddubsw for u8 quads summed in int16, as `qsr info` prints "
+                     "each conv's kernel); the reference is named per row. Peaks at "
                      f"{t} thread(s). Speed-up = f32 ms / mode ms.\n")
         lines.append("| mode | median ms | GMAC/s | % of peak | speed-up vs our f32 |")
         lines.append("|---|---:|---:|---:|---:|")
