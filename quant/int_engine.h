@@ -45,7 +45,8 @@ struct IntLayerInfo {
   int64_t split_pairs = 0;  // u8 path: weight pairs split into main + residual (int_kernels.h)
   int64_t split_steps = 0;  // their extra steps, of main_steps per pixel (half-blocks of 8 channels)
   int64_t main_steps = 0;
-  bool paired = false;      // input channels reordered so that fewer pairs split
+  bool paired = false;
+  bool winograd = false;    // Winograd F(2x2, 3x3) (AVX2 table)      // input channels reordered so that fewer pairs split
   std::string describe() const;  // e.g. "integer s8 x s8 -> int32 (19-bit bound), avx2 vpmaddwd"
 };
 
@@ -80,6 +81,10 @@ void set_min_requant_path(int rq);
 void set_allow_u8_path(bool allow);
 // Tests: lowering takes the u8 path wherever it is exact, not only where it is the cheaper one.
 void set_force_u8_path(bool force);
+// Tests: whether lowering may choose Winograd F(2x2, 3x3) (default true).
+void set_allow_winograd(bool allow);
+// Tests: lowering takes Winograd wherever it is exact, not only where it is the cheaper one.
+void set_force_winograd(bool force);
 // Tests: whether lowering may reorder channels to pair them for the u8 path (default true).
 void set_allow_channel_pairing(bool allow);
 

@@ -100,6 +100,7 @@ void check_exact(const QuantModel& q, uint64_t seed, const std::string& what) {
     set_min_requant_path(rq);
     set_allow_u8_path(pass != 3);
     set_force_u8_path(pass >= 4);
+    set_allow_winograd(pass < 4);  // (Winograd takes the convs it can before the u8 path)
     set_allow_channel_pairing(pass != 5);
     for (const IntKernels* kt : tables()) {
       IntEngine e(q, *kt);
@@ -116,6 +117,7 @@ void check_exact(const QuantModel& q, uint64_t seed, const std::string& what) {
   }
   set_allow_u8_path(true);
   set_force_u8_path(false);
+  set_allow_winograd(true);
   set_allow_channel_pairing(true);
 }
 
@@ -272,6 +274,7 @@ TEST_CASE("int engine: the u8 path splits pairs that could saturate vpmaddubsw, 
   const std::vector<Tensor> xs = {Tensor::full({1, 9, 13, 1}, 1.f), Tensor::full({1, 5, 6, 1}, 0.f), image(31, 2, 11, 17)};
   std::vector<Tensor> refs;
   for (const Tensor& x : xs) refs.push_back(q.forward(x));
+  set_allow_winograd(false);
   for (int pairing = 0; pairing < 2; ++pairing) {
     set_force_u8_path(true);
     set_allow_channel_pairing(pairing == 1);
@@ -288,6 +291,7 @@ TEST_CASE("int engine: the u8 path splits pairs that could saturate vpmaddubsw, 
     }
   }
   set_force_u8_path(false);
+  set_allow_winograd(true);
   set_allow_channel_pairing(true);
 }
 
@@ -298,11 +302,13 @@ TEST_CASE("int engine: channel pairing and the requantisation choice on the real
   for (Isa isa : available_isas()) {
     if (isa == Isa::avx512) continue;  // the VNNI table never splits pairs
     set_force_u8_path(true);  // (in model order, a conv may be cheaper on the int16 path)
+    set_allow_winograd(false);
     set_allow_channel_pairing(false);
     IntEngine plain(q, isa);
     set_allow_channel_pairing(true);
     IntEngine paired(q, isa);
     set_force_u8_path(false);
+    set_allow_winograd(true);
     INFO(int_kernels(isa).name << "\nmodel order:\n" << plain.describe() << "reordered:\n" << paired.describe());
     int64_t before = 0, after = 0;
     for (size_t i = 1; i < 4; ++i) {
@@ -318,4 +324,40 @@ TEST_CASE("int engine: channel pairing and the requantisation choice on the real
     const Tensor x = image(41, 1, 14, 19);
     CHECK(identical(q.forward(x), paired.forward(x)));
   }
+}
+
+TEST_CASE("int engine: Winograd F(2x2, 3x3) is exact, on odd sizes, batches and every word length it takes", "[int]") {
+  if (!isa_supported(Isa::avx2)) return;  // the AVX2 table runs it; the others run the direct form
+  const EspcnConfig cfg = config(2, {32, 16, 48}, {5, 3, 3, 3});  // 32->16 and 16->48 are 3x3 with cin, cout % 16 == 0
+  auto m = model(cfg, qsr_test::base_seed() + 17);
+  const std::vector<std::string> modes = {"int8", "w8a8", "w6a8", "w4a4", "w8a12", "w12a10", "q4.4", "w2a2"};
+  int k = 0, taken = 0;
+  for (const auto& mode : modes) {
+    const bool per_channel = k % 3 != 2;
+    const Rounding rr = k % 2 ? Rounding::half_away : Rounding::half_even;
+    const QuantModel q = quantised(*m, mode, per_channel, rr);
+    set_force_winograd(true);
+    IntEngine wino(q, Isa::avx2);
+    set_force_winograd(false);
+    set_allow_winograd(false);
+    IntEngine direct(q, Isa::avx2);
+    set_allow_winograd(true);
+    INFO(mode << (per_channel ? " per-channel " : " per-tensor ") << rounding_name(rr) << "\n" << wino.describe());
+    taken += wino.layers()[1].winograd && wino.layers()[2].winograd;
+    CHECK_FALSE(wino.layers()[0].winograd);  // 5x5
+    for (const Tensor& x : {image(71 + k, 1, 1, 1), image(72 + k, 2, 7, 9), image(73 + k, 1, 10, 3), image(74 + k, 1, 13, 50)}) {
+      const Tensor ref = q.forward(x);
+      CHECK(identical(ref, wino.forward(x)));
+      CHECK(identical(ref, direct.forward(x)));
+    }
+    ++k;
+  }
+  CHECK(taken >= 6);  // the 8-bit and narrower modes all take it
+  // The real ESPCN in int8: conv2 and conv3 (64->64, 64->32).
+  EspcnConfig espcn;
+  auto e = model(espcn, qsr_test::base_seed() + 19);
+  IntEngine ie(quantised(*e, "int8"), Isa::avx2);
+  CHECK(ie.layers()[1].winograd);
+  CHECK(ie.layers()[2].winograd);
+  CHECK_FALSE(ie.layers()[3].winograd);  // 9 output channels
 }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "quant/kernels/int_kernels.h"
 #include "quant/kernels/round_simd.h"

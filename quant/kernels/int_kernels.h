@@ -111,6 +111,18 @@ struct IntConvArgs {
   const int8_t* xw = nullptr;
   const int8_t* wdot8x = nullptr;
 
+  // Winograd F(2x2, 3x3) (the AVX2 table; the others, and the scalar twin, run the direct
+  // form from wpack, which lowering packs too). 3x3 convs with cin and cout multiples of 16 on
+  // int16 input: per tile of 2x2 outputs and input channel, the 4x4 input patch d becomes
+  // V = B^T d B (int16: |V| <= 4 max|code|); for each of the 16 positions p a GEMM over the
+  // input channels with wino_u = U2 = G2 g G2^T, G2 = 2G (int16, packed [p][cb][t][16][2] like
+  // wpack), M[p] = sum V[p] * U2[p] in int32; Y = A^T M A is exactly 4 times the direct sum of
+  // codes (B, G, A of Lavin and Gray's F(2, 3)), so Y >> 2 is it. Lowering proves that no
+  // value leaves int16 / int32. 16 multiplies per 2x2 outputs and channel pair instead of 36.
+  // conv_rows is called with y0 even (whole tile rows).
+  bool wino = false;
+  const int16_t* wino_u = nullptr;
+
   // wide: int32 chunks of `chunk` steps summed in int64 (see above).
   bool wide = false;
   int chunk = 0;

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "quant/kernels/int_avx2_ops.h"
 #include "quant/kernels/int_kernels.h"
