@@ -492,8 +492,10 @@ void IntEngine::Impl::try_u8(Layer& L, const std::vector<int32_t>& w, const QFor
 // stays.
 void IntEngine::Impl::try_wino(Layer& L, const std::vector<int32_t>& w, const QFormat& in) const {
   if (K->isa != Isa::avx2 || L.path != LayerPath::integer || L.k != 3 || L.cin % 16 || L.cout % 16) return;
+  const ConvAlgo algo = conv_algo();  // QSR_CONV: direct never, winograd wherever exact, auto by the count
+  if (algo == ConvAlgo::direct) return;
   const double wino_cost = 11.5 * (L.cs / 2) + 10;
-  if (wino_cost >= (L.u8 ? L.u8_cost : 2.5 * L.k * L.T) && !g_force_wino.load()) return;
+  if (wino_cost >= (L.u8 ? L.u8_cost : 2.5 * L.k * L.T) && !g_force_wino.load() && algo != ConvAlgo::winograd) return;
   const int64_t xabs = std::max(std::abs(int64_t(in.qmin())), std::abs(int64_t(in.qmax())));
   const int64_t vmax = 4 * xabs;
   if (vmax > 32767) return;

@@ -25,6 +25,7 @@ struct V {
   static constexpr int MR16B = 5;  // u8 tiles widening every step: 10 accumulators + 2 weights + broadcast + ones + product
   static constexpr int MR8B = 10;
   static constexpr int MR16K = 4;  // 8 int16 partial sums + 2 weights + up to 4 broadcasts in flight
+  static constexpr int MR16N = 6;  // the whole window in int16: 12 partial sums + 2 weights + a broadcast
   static constexpr int MR8K = 6;
   static I zero() { return _mm256_setzero_si256(); }
   static I load(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }

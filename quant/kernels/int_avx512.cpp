@@ -25,6 +25,7 @@ struct V {
   static constexpr int MR16B = 12;  // u8 tiles widening every step
   static constexpr int MR8B = 12;
   static constexpr int MR16K = 12;
+  static constexpr int MR16N = 12;
   static constexpr int MR8K = 12;
   static I zero() { return _mm512_setzero_si512(); }
   static I load(const void* p) { return _mm512_loadu_si512(p); }

@@ -29,6 +29,7 @@ struct V {
   static constexpr int MR16B = 12;  // u8 tiles widening every step
   static constexpr int MR8B = 12;
   static constexpr int MR16K = 12;
+  static constexpr int MR16N = 12;
   static constexpr int MR8K = 12;
 
   template <class Op> static I map(I a, I b, Op op) { return {op(a.lo, b.lo), op(a.hi, b.hi)}; }
