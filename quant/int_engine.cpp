@@ -482,8 +482,8 @@ void IntEngine::Impl::try_u8(Layer& L, const std::vector<int32_t>& w, const QFor
   }
 }
 
-// Winograd F(2x2, 3x3) on the AVX2 table (int_kernels.h) for a 3x3 integer conv with cin and
-// cout multiples of 16, when nothing leaves its integer type: |V| <= 4 max|code| and |U2| fit
+// Winograd F(2x2, 3x3) on the AVX2 table (int_kernels.h) for a 3x3 integer or dynamic-range
+// conv with cin and cout multiples of 16, when nothing leaves its integer type: |V| <= 4 max|code| and |U2| fit
 // int16, and every output's 9 position sums, each at most 4 max|code| * sum over cin |U2|,
 // fit int32 (the direct form's bounds hold for the result, which is the same integer). Taken
 // where it counts fewer vector instructions per 8 output channels and pixel than the path
@@ -491,7 +491,7 @@ void IntEngine::Impl::try_u8(Layer& L, const std::vector<int32_t>& w, const QFor
 // measured 15% above that, plus the transforms; a u8 path summing many steps in int16 (w4a4)
 // stays.
 void IntEngine::Impl::try_wino(Layer& L, const std::vector<int32_t>& w, const QFormat& in) const {
-  if (K->isa != Isa::avx2 || L.path != LayerPath::integer || L.k != 3 || L.cin % 16 || L.cout % 16) return;
+  if (K->isa != Isa::avx2 || L.k != 3 || L.cin % 16 || L.cout % 16) return;
   const ConvAlgo algo = conv_algo();  // QSR_CONV: direct never, winograd wherever exact, auto by the count
   if (algo == ConvAlgo::direct) return;
   const double wino_cost = 11.5 * (L.cs / 2) + 10;
@@ -593,6 +593,7 @@ void IntEngine::Impl::lower_integer(size_t i, Layer& L, const std::vector<int>& 
       fits = fits && xabs * l1[size_t(c)] <= kI32Max && span * l1[size_t(c)] <= kI32Max &&
              xabs * std::abs(L.wsum[size_t(c)]) <= kI32Max;
     }
+    if (fits && g_allow_wino.load()) try_wino(L, w, ai.fmt);
   } else {
     const ActQuant& ao = q.acts[i + 1];
     check_int16(ao.fmt, fmt::format("the output of {}", name));
@@ -789,27 +790,28 @@ void quantize_into(const IntKernels& K, const Tensor& x, const QFormat& f, float
 // the way (TensorFlow order: out[y*r + i][x*r + j][ch] = in[y][x][(i*r + j)*C + ch]).
 Tensor dequantize_buf(CodeBuf& buf, float scale, int32_t zp, int r = 1) {
   const int C = buf.c / (r * r);
+  const int rc = r * C;                          // channels that land in one output row, per pixel
   const int64_t orow = int64_t(buf.w) * r * C;  // floats per output row
-  // Where channel c of a pixel lands, relative to the pixel's first output float.
-  std::vector<int64_t> off(size_t(buf.c));
-  for (int c = 0; c < buf.c; ++c) off[size_t(c)] = (c / C / r) * orow + int64_t(c / C % r) * C + c % C;
   Tensor t = Tensor::empty({buf.n, int64_t(buf.h) * r, int64_t(buf.w) * r, C});
   float* o = t.f32();
+  // dequantize_value as a table over the codes' range (the same float for the same code).
+  std::vector<float> lut(65536);
+  for (int q = -32768; q < 32768; ++q) lut[size_t(q + 32768)] = dequantize_value(q, scale, zp);
+  const float* lu = lut.data() + 32768;
   for (int b = 0; b < buf.n; ++b) {
     const int16_t* src = buf.interior(b);
     float* ob = o + int64_t(b) * buf.h * buf.w * buf.c;
     parallel_for(
         buf.h,
         [&](int64_t y0, int64_t y1) {
-          for (int64_t y = y0; y < y1; ++y) {
-            const int16_t* sr = src + y * buf.row;
-            float* dr = ob + y * r * orow;
-            for (int x = 0; x < buf.w; ++x) {
-              const int16_t* sp = sr + int64_t(x) * buf.cs;
-              float* dp = dr + int64_t(x) * r * C;
-              for (int c = 0; c < buf.c; ++c) dp[off[size_t(c)]] = dequantize_value(sp[c], scale, zp);
+          // Output row y*r + i holds, per pixel x, channels [i*rc, (i+1)*rc) at (x*r + j)*C + ch: written in order.
+          for (int64_t y = y0; y < y1; ++y)
+            for (int i = 0; i < r; ++i) {
+              const int16_t* sr = src + y * buf.row + int64_t(i) * rc;
+              float* dr = ob + (y * r + i) * orow;
+              for (int x = 0; x < buf.w; ++x, dr += rc)
+                for (int k = 0; k < rc; ++k) dr[k] = lu[sr[int64_t(x) * buf.cs + k]];
             }
-          }
         },
         int64_t(buf.w) * buf.c);
   }

@@ -330,7 +330,7 @@ TEST_CASE("int engine: Winograd F(2x2, 3x3) is exact, on odd sizes, batches and 
   if (!isa_supported(Isa::avx2)) return;  // the AVX2 table runs it; the others run the direct form
   const EspcnConfig cfg = config(2, {32, 16, 48}, {5, 3, 3, 3});  // 32->16 and 16->48 are 3x3 with cin, cout % 16 == 0
   auto m = model(cfg, qsr_test::base_seed() + 17);
-  const std::vector<std::string> modes = {"int8", "w8a8", "w6a8", "w4a4", "w8a12", "w12a10", "q4.4", "w2a2"};
+  const std::vector<std::string> modes = {"int8", "w8a8", "w6a8", "w4a4", "w8a12", "w12a10", "q4.4", "w2a2", "dynamic-range"};
   int k = 0, taken = 0;
   for (const auto& mode : modes) {
     const bool per_channel = k % 3 != 2;
@@ -352,7 +352,7 @@ TEST_CASE("int engine: Winograd F(2x2, 3x3) is exact, on odd sizes, batches and 
     }
     ++k;
   }
-  CHECK(taken >= 6);  // the 8-bit and narrower modes all take it
+  CHECK(taken >= 7);  // the 8-bit and narrower modes and dynamic-range all take it
   // The real ESPCN in int8: conv2 and conv3 (64->64, 64->32).
   EspcnConfig espcn;
   auto e = model(espcn, qsr_test::base_seed() + 19);
