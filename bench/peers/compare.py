@@ -8,6 +8,7 @@ with the common bench command line (--size --threads --runs --warmup --mode
 per-round median time, GMAC/s, and the ratio
 
     ours/peer = (qsr median ms) / (peer median ms)
+    paired    = median over rounds of (qsr round median / peer round median)
 
 so 0.50 means qsr takes half the peer's time (2x faster) and 2.00 means qsr
 is 2x slower. Programs that are missing (not built, no torch) or that reject
@@ -308,6 +309,7 @@ def main():
     for size, w, h in sizes:
         for t in threads:
             per_round = {p.name: [] for p in progs}
+            by_round = {p.name: {} for p in progs}  # round -> median ms (for paired ratios)
             mins = {p.name: [] for p in progs}
             last = {}
             for rnd in range(args.rounds):
@@ -336,6 +338,7 @@ def main():
                         continue
                     try:
                         per_round[p.name].append(float(res["median_ms"]))
+                        by_round[p.name][rnd] = float(res["median_ms"])
                     except (TypeError, ValueError):
                         dropped.add(key)
                         msg = "%s %s threads=%d: skipped (bad median_ms)" % (p.name, size, t)
@@ -376,6 +379,14 @@ def main():
                 first = next(iter(ours_ms.values()), None)
                 row["ours_over_peer"] = (round(first / row["median_ms"], 4)
                                          if first is not None else None)
+                # Paired: the median over rounds of that round's ours / peer (both measured
+                # minutes apart at most, so drifts of the machine's speed cancel).
+                row["paired_ratios"] = {}
+                for o in ours_ms:
+                    pr = [by_round[o][k] / by_round[row["program"]][k] for k in by_round[o]
+                          if k in by_round[row["program"]]]
+                    if pr:
+                        row["paired_ratios"][o] = round(statistics.median(pr), 4)
             results.extend(rows)
 
     if args.json:
@@ -388,17 +399,19 @@ def main():
     print()
     ours_names = [p.name for p in progs if p.is_ours]
     if len(ours_names) > 1:
-        ratio_hdr = tuple("%s/peer" % o for o in ours_names)
+        ratio_hdr = tuple("%s/peer" % o for o in ours_names) + tuple("paired" for o in ours_names)
     else:
-        ratio_hdr = ("ours/peer",)
+        ratio_hdr = ("ours/peer", "paired")
     hdr = ("program", "size", "threads", "median ms", "GMAC/s") + ratio_hdr + ("info",)
     table = [hdr]
     for r in results:
+        paired = tuple("-" if o not in r["paired_ratios"] else "%.2f" % r["paired_ratios"][o]
+                       for o in ours_names)
         if len(ours_names) > 1:
             ratios = tuple("-" if o not in r["ratios"] else "%.2f" % r["ratios"][o]
-                           for o in ours_names)
+                           for o in ours_names) + paired
         else:
-            ratios = ("-" if r["ours_over_peer"] is None else "%.2f" % r["ours_over_peer"],)
+            ratios = ("-" if r["ours_over_peer"] is None else "%.2f" % r["ours_over_peer"],) + (paired or ("-",))
         table.append((r["program"], r["size"], str(r["threads"]), "%.2f" % r["median_ms"],
                       "%.2f" % r["gmacs"]) + ratios + (r["info"],))
     widths = [max(len(row[i]) for row in table) for i in range(len(hdr))]
@@ -409,7 +422,8 @@ def main():
         if i == 0:
             print("  ".join("-" * wd for wd in widths))
     print("\nmode=%s, dtype=%s, batch=%s, %d rounds x %d runs; median ms = median over rounds "
-          "of each round's median.\nours/peer = qsr time / peer time (< 1 means qsr is faster)."
+          "of each round's median.\nours/peer = qsr time / peer time (< 1 means qsr is faster); paired = "
+          "the median over rounds of each round's ours / peer (in the order of the ours/peer columns)."
           % (args.mode, args.dtype, args.batch or "default", args.rounds, args.runs))
     return 0
 
