@@ -456,7 +456,7 @@ void IntEngine::Impl::try_u8(Layer& L, const std::vector<int32_t>& w, const QFor
   double u8cost = 0;
   if (!vnni && !g_force_u8.load()) {
     const double steps = double(k) * T4;
-    u8cost = kacc > 1 ? (2.5 + 2.0 / kacc) * steps : 3.5 * steps + 4.0 * double(xky.size()) / nhalf;
+    u8cost = kacc > 1 ? (2.5 + 2.0 / kacc) * steps : 3.5 * steps + (nhalf ? 4.0 * double(xky.size()) / nhalf : 0.0);
     if (u8cost >= 2.5 * k * L.T) return;
   }
   L.u8_cost = u8cost;
