@@ -457,7 +457,9 @@ void IntEngine::Impl::try_u8(Layer& L, const std::vector<int32_t>& w, const QFor
   if (!vnni && !g_force_u8.load()) {
     const double steps = double(k) * T4;
     u8cost = kacc > 1 ? (2.5 + 2.0 / kacc) * steps : 3.5 * steps + (nhalf ? 4.0 * double(xky.size()) / nhalf : 0.0);
-    if (u8cost >= 2.5 * k * L.T) return;
+    // A 1-channel input (pairs along the kernel row) widening every step measured slower than
+    // its int16 pairs (ESPCN's conv1 in w7a8: 1.2x), whatever the count says.
+    if (u8cost >= 2.5 * k * L.T || (cs == 1 && kacc == 1)) return;
   }
   L.u8_cost = u8cost;
   L.u8 = true;
