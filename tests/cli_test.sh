@@ -324,6 +324,36 @@ EOF
   else
     echo "SKIP: integer engine checks (no shipped model at $SHIPPED, or no python3)"
   fi
+  # qsr study --quick on a data root made of the fixture images, with the tiny trained model.
+  if [ -f "$tmp/run/best.safetensors" ]; then
+    mkdir -p "$tmp/sroot/Set5" "$tmp/sroot/BSDS500"
+    cp "$tmp/data/"* "$tmp/sroot/Set5/"
+    cp "$tmp/data/"* "$tmp/sroot/BSDS500/"
+    run -- study --data "$tmp/sroot" --out "$tmp/study" --from "$tmp/run/best.safetensors" --quick --calib-images 2
+    if [ $rc -eq 0 ] && [ "$(wc -l < "$tmp/study/results.csv")" -eq 12 ] && [ "$(ls "$tmp/study/rows" | wc -l)" -eq 11 ] &&
+       grep -q "| ptq-int8-all | int8 | all |" "$tmp/study/README.md" && grep -q "| sweep-w4a4 | w4a4 | all |" "$tmp/study/README.md" &&
+       python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); r={x["id"]: x for x in j["rows"]}; sys.exit(0 if r["float"]["psnr"]["set5"] > 0 and r["ptq-int8-all"]["frame_ms"] > 0 and r["ptq-int8-all"]["weight_bytes"] < r["float"]["weight_bytes"] else 1)' "$tmp/study/results.json"; then
+      pass "qsr study --quick writes a row per comparison and the report"
+    else
+      fail "qsr study --quick writes 11 rows, README.md, results.csv and results.json"
+    fi
+    before=$(stat -c %Y "$tmp/study/rows/ptq-int8-all.json")
+    rm "$tmp/study/rows/sweep-a8.json"
+    sleep 1
+    run -- study --data "$tmp/sroot" --out "$tmp/study" --from "$tmp/run/best.safetensors" --quick --calib-images 2
+    if [ $rc -eq 0 ] && grep -q "10 rows already" <<<"$err" && [ -f "$tmp/study/rows/sweep-a8.json" ] &&
+       [ "$(stat -c %Y "$tmp/study/rows/ptq-int8-all.json")" = "$before" ]; then
+      pass "qsr study resumes: rows already done are kept, a missing one is run"
+    else
+      fail "qsr study rerun keeps the 10 rows done and runs the missing one"
+    fi
+    run -- study --data "$tmp/data" --out "$tmp/study2" --from "$tmp/run/best.safetensors" --quick
+    if [ $rc -ne 0 ] && grep -q "no Set5/" <<<"$err" && [ "$(nonempty_lines "$err")" -eq 1 ]; then
+      pass "qsr study on a folder without Set5/ fails with one line"
+    else
+      fail "qsr study --data without Set5/ exits non-zero with one line naming Set5/"
+    fi
+  fi
 else
   echo "SKIP: train/eval/upscale checks (no fixtures folder given)"
 fi

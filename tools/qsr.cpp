@@ -28,6 +28,7 @@
 #include "quant/int_engine.h"
 #include "quant/kernels/int_kernels.h"
 #include "tools/run_cmds.h"
+#include "tools/study.h"
 
 #ifndef QSR_VERSION
 #define QSR_VERSION "0.0.0"
@@ -631,6 +632,19 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"nearest", "gptq"}));
   quantize->add_option("--out", qa.out, "output checkpoint (.safetensors)")->required();
 
+  cli::StudyArgs sa;
+  auto* study = app.add_subcommand(
+      "study",
+      "the comparison, measured: float, post-training dynamic-range / float16 / int8 / int16x8 of the whole model and "
+      "of every layer subset, and the word-length sweep; PSNR/SSIM, frame time, weight bytes; resumable");
+  study->add_option("--data", sa.data, "a folder holding Set5/, Set14/ and BSDS500/ (as ../shared/data)")->required();
+  study->add_option("--out", sa.out, "output folder: rows/<id>.json (one per row, kept between runs), README.md, results.csv, results.json")
+      ->required();
+  study->add_option("--from", sa.from, "the float model (default: the shipped x3 model)");
+  study->add_flag("--quick", sa.quick, "a few minutes: the whole model only, bits 4 and 8, Set5 only, 100x100 frames");
+  study->add_option("--calib-images", sa.calib_images, "BSDS500 training images to calibrate on (default 8)")->check(CLI::PositiveNumber);
+  study->add_option("--weight-rounding", sa.weight_rounding, "nearest (default) or gptq")->check(CLI::IsMember({"nearest", "gptq"}));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -664,6 +678,10 @@ int main(int argc, char** argv) {
       return cli::cmd_bench(ba);
     }
     if (*verify) return cli::cmd_verify(va);
+    if (*study) {
+      sa.from = resolve_model(sa.from, 0);
+      return cli::cmd_study(sa);
+    }
   } catch (const std::exception& e) {
     fmt::print(stderr, "qsr: error: {}\n", e.what());
     return 1;

@@ -1,0 +1,261 @@
+// `qsr study`: the post-training part of the comparison the project reproduces (study.h).
+#include "tools/study.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "engine/fileio.h"
+#include "engine/random.h"
+#include "models/checkpoint.h"
+#include "models/evaluate.h"
+#include "models/upscale.h"
+#include "quant/gptq.h"
+#include "quant/int_engine.h"
+#include "quant/qmodel.h"
+
+namespace qsr::cli {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+struct Row {
+  std::string id, kind, mode, layers;  // layers: "all" or conv numbers, e.g. "13"
+};
+
+// Layer subsets as conv numbers: every non-empty subset of n convs, the whole model ("all") first.
+std::vector<std::string> subsets(int n, bool quick) {
+  std::vector<std::string> v = {"all"};
+  if (quick) return v;
+  for (int m = 1; m < (1 << n) - 1; ++m) {
+    std::string s;
+    for (int i = 0; i < n; ++i)
+      if (m >> i & 1) s += char('1' + i);
+    v.push_back(s);
+  }
+  std::stable_sort(v.begin() + 1, v.end(), [](const std::string& a, const std::string& b) { return a.size() < b.size(); });
+  return v;
+}
+
+std::vector<Row> plan(int nconv, bool quick) {
+  std::vector<Row> rows = {{"float", "float", "float", "all"}};
+  for (const char* mode : {"dynamic-range", "float16", "int8", "int16x8"})
+    for (const auto& s : subsets(nconv, quick))
+      rows.push_back({fmt::format("ptq-{}-{}", mode, s), "ptq", mode, s});
+  std::vector<int> bits;
+  if (quick) bits = {4, 8};
+  else
+    for (int b = 2; b <= 16; ++b) bits.push_back(b);
+  for (int b : bits)
+    for (const std::string m : {"w{}a{}", "w{}", "a{}"}) {
+      const std::string mode = fmt::format(fmt::runtime(m), b, b);
+      rows.push_back({"sweep-" + mode, "sweep", mode, "all"});
+    }
+  return rows;
+}
+
+std::vector<int> layers_of(const std::string& s) {
+  std::vector<int> v;
+  if (s == "all") return v;  // QuantRequest: empty = every conv
+  for (char c : s) v.push_back(c - '1');
+  return v;
+}
+
+// The evaluation sets: name, folder, protocol.
+struct EvalSet {
+  std::string name, dir;
+  EvalProtocol protocol;
+};
+
+// Median forward time of a frame of `size` (WxH) on `net`.
+double frame_ms(const Network& net, int w, int h, int runs) {
+  Rng r(7);
+  Tensor x({1, h, w, net.cfg.channels});
+  for (int64_t i = 0; i < x.numel(); ++i) x.f32()[i] = r.uniform(0.f, 1.f);
+  net.forward(x);  // warm-up
+  std::vector<double> t;
+  for (int i = 0; i < runs; ++i) {
+    const auto t0 = Clock::now();
+    net.forward(x);
+    t.push_back(since(t0) * 1e3);
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+json run_row(const Row& row, Espcn& fmodel, const std::vector<Tensor>& calib, const std::vector<EvalSet>& sets,
+             const StudyArgs& a, int fw, int fh) {
+  json j = {{"id", row.id}, {"kind", row.kind}, {"mode", row.mode}, {"layers", row.layers}};
+  const auto t0 = Clock::now();
+  Network net;
+  std::shared_ptr<quant::QuantModel> q;
+  std::shared_ptr<quant::IntEngine> engine;
+  if (row.kind == "float") {
+    net = network_of(fmodel);
+    int64_t params = 0;
+    for (auto& c : fmodel.convs) params += c->weight.value().numel() + c->bias.value().numel();
+    j["weight_bytes"] = params * 4;
+    j["weight_packed_bytes"] = params * 4;
+    j["engine"] = "f32";
+  } else {
+    quant::QuantRequest req;
+    req.mode = row.mode;
+    req.layers = layers_of(row.layers);
+    req.per_channel = true;
+    q = std::make_shared<quant::QuantModel>(fmodel, req);
+    if (q->needs_calibration()) q->calibrate(calib);
+    bool integer_weights = false;
+    for (const auto& w : q->weights) integer_weights |= w.kind == quant::WeightKind::integer;
+    if (a.weight_rounding == "gptq" && integer_weights) quant::gptq_round(*q, calib);
+    engine = std::make_shared<quant::IntEngine>(*q);
+    net.cfg = q->cfg;
+    net.tile_invariant = q->tile_invariant();
+    net.forward = [engine](const Tensor& x) { return engine->forward(x); };
+    j["weight_bytes"] = q->stored_bytes();
+    j["weight_packed_bytes"] = (q->packed_bits() + 7) / 8;
+    j["engine"] = "integer (" + std::string(engine->kernels().name) + ")";
+  }
+  j["prepare_s"] = since(t0);
+  Upscaler up = [&](const Tensor& x) { return upscale_tensor(net, x, 0); };
+  for (const auto& s : sets) {
+    EvalOptions eo;
+    eo.protocol = s.protocol;
+    eo.scale = net.cfg.scale;
+    const EvalResult r = evaluate(s.dir, eo, up);
+    j["psnr"][s.name] = r.mean_psnr_model;
+    j["ssim"][s.name] = r.mean_ssim_model;
+    j["psnr_bicubic"][s.name] = r.mean_psnr_bicubic;
+    j["images"][s.name] = r.images.size();
+  }
+  j["frame"] = fmt::format("{}x{}", fw, fh);
+  j["frame_ms"] = frame_ms(net, fw, fh, a.quick ? 3 : 5);
+  return j;
+}
+
+std::string fmt_num(const json& j, const char* key, const std::string& set, int prec) {
+  if (!j.contains(key) || !j[key].contains(set)) return "-";
+  return fmt::format("{:.{}f}", j[key][set].get<double>(), prec);
+}
+
+}  // namespace
+
+int cmd_study(const StudyArgs& a) {
+  QSR_CHECK(a.weight_rounding == "nearest" || a.weight_rounding == "gptq",
+            "--weight-rounding must be nearest or gptq, got '" + a.weight_rounding + "'");
+  QSR_CHECK(fs::is_directory(a.data), "--data " + a.data + ": not a folder (it should hold Set5/, Set14/ and BSDS500/)");
+  std::vector<EvalSet> sets;
+  auto need = [&](const std::string& sub) {
+    const fs::path p = fs::path(a.data) / sub;
+    QSR_CHECK(fs::is_directory(p), fmt::format("--data {}: no {}/ (expected Set5/, Set14/ and BSDS500/, as ../shared/data)",
+                                               a.data, sub));
+    return p.string();
+  };
+  sets.push_back({"set5", need("Set5"), EvalProtocol::y});
+  const std::string bsds = need("BSDS500");
+  if (!a.quick) {
+    sets.push_back({"set14", need("Set14"), EvalProtocol::y});
+    sets.push_back({"bsds_keras", bsds, EvalProtocol::keras});
+  }
+  Checkpoint raw;
+  auto fmodel = load_model(a.from, &raw);
+  const int nconv = int(fmodel->convs.size());
+  const auto t_calib = Clock::now();
+  const std::vector<Tensor> calib = quant::calibration_inputs(bsds, fmodel->config().scale, a.calib_images);
+  fmt::print(stderr, "study: {} calibration images of {} in {:.1f}s\n", calib.size(), bsds, since(t_calib));
+  const int fw = a.quick ? 100 : 640, fh = a.quick ? 100 : 360;
+
+  const std::vector<Row> rows = plan(nconv, a.quick);
+  const fs::path rowdir = fs::path(a.out) / "rows";
+  fs::create_directories(rowdir);
+  std::vector<json> results;
+  int done = 0, failed = 0, skipped = 0;
+  const auto t_all = Clock::now();
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const Row& row = rows[i];
+    const fs::path file = rowdir / (row.id + ".json");
+    json j;
+    if (fs::exists(file)) {
+      std::ifstream in(file);
+      try {
+        j = json::parse(in);
+        ++skipped;
+      } catch (const json::exception&) {
+        j = json();
+      }
+    }
+    if (j.is_null() || j.value("id", "") != row.id) {
+      try {
+        j = run_row(row, *fmodel, calib, sets, a, fw, fh);
+      } catch (const Error& e) {
+        j = {{"id", row.id}, {"kind", row.kind}, {"mode", row.mode}, {"layers", row.layers}, {"error", e.what()}};
+        ++failed;
+        fmt::print(stderr, "study: row {} failed: {}\n", row.id, e.what());
+      }
+      write_file_atomic(file.string(), j.dump(1) + "\n");
+      ++done;
+      const double el = since(t_all);
+      const double eta = el / done * double(rows.size() - i - 1);
+      fmt::print(stderr, "study: [{}/{}] {} done ({:.0f}s elapsed, about {:.0f}s left)\n", i + 1, rows.size(), row.id, el, eta);
+    }
+    results.push_back(j);
+  }
+  if (skipped) fmt::print(stderr, "study: {} rows already in {} were kept\n", skipped, rowdir.string());
+
+  // The report: Markdown, CSV and JSON from the rows.
+  const json* base = nullptr;
+  for (const auto& r : results)
+    if (r.value("id", "") == "float" && !r.contains("error")) base = &r;
+  std::vector<std::string> names;
+  for (const auto& s : sets) names.push_back(s.name);
+  std::ostringstream md, csv;
+  md << "# qsr study\n\nModel: `" << a.from << "`; data: `" << a.data << "`" << (a.quick ? " (--quick)" : "")
+     << "; calibration: " << calib.size() << " BSDS500 training images; weight rounding: " << a.weight_rounding
+     << ". PSNR in dB (Set5/Set14: `y` protocol; bsds_keras: the Keras example's BSDS500 test[50:60]); "
+     << "drop = float - row on Set5; frame: the median time of one " << fw << "x" << fh
+     << " low-res frame on this machine's engine.\n\n| row | mode | layers |";
+  csv << "id,kind,mode,layers";
+  for (const auto& n : names) md << " PSNR " << n << " |", csv << ",psnr_" << n << ",ssim_" << n;
+  md << " drop Set5 | frame ms | weight bytes | packed bytes |\n|---|---|---|";
+  csv << ",drop_set5,frame_ms,weight_bytes,weight_packed_bytes,prepare_s,error\n";
+  for (size_t i = 0; i < names.size(); ++i) md << "---:|";
+  md << "---:|---:|---:|---:|\n";
+  for (const auto& r : results) {
+    md << "| " << r.value("id", "") << " | " << r.value("mode", "") << " | " << r.value("layers", "") << " |";
+    csv << r.value("id", "") << "," << r.value("kind", "") << "," << r.value("mode", "") << "," << r.value("layers", "");
+    for (const auto& n : names) {
+      md << " " << fmt_num(r, "psnr", n, 4) << " |";
+      csv << "," << fmt_num(r, "psnr", n, 4) << "," << fmt_num(r, "ssim", n, 4);
+    }
+    std::string drop = "-";
+    if (base && r.contains("psnr") && r["psnr"].contains("set5"))
+      drop = fmt::format("{:.4f}", (*base)["psnr"]["set5"].get<double>() - r["psnr"]["set5"].get<double>());
+    const std::string ms = r.contains("frame_ms") ? fmt::format("{:.2f}", r["frame_ms"].get<double>()) : "-";
+    const std::string bytes = r.contains("weight_bytes") ? std::to_string(r["weight_bytes"].get<int64_t>()) : "-";
+    const std::string packed =
+        r.contains("weight_packed_bytes") ? std::to_string(r["weight_packed_bytes"].get<int64_t>()) : "-";
+    const std::string prep = r.contains("prepare_s") ? fmt::format("{:.2f}", r["prepare_s"].get<double>()) : "-";
+    md << " " << (r.contains("error") ? "failed: " + r["error"].get<std::string>() : drop) << " | " << ms << " | " << bytes
+       << " | " << packed << " |\n";
+    csv << "," << drop << "," << ms << "," << bytes << "," << packed << "," << prep << ",\""
+        << (r.contains("error") ? r["error"].get<std::string>() : "") << "\"\n";
+  }
+  write_file_atomic((fs::path(a.out) / "README.md").string(), md.str());
+  write_file_atomic((fs::path(a.out) / "results.csv").string(), csv.str());
+  write_file_atomic((fs::path(a.out) / "results.json").string(),
+                    json{{"model", a.from}, {"data", a.data}, {"quick", a.quick}, {"rows", results}}.dump(1) + "\n");
+  fmt::print("{}\nwrote {}/README.md, results.csv, results.json ({} rows, {} failed)\n", md.str(), a.out, results.size(),
+             failed);
+  return failed ? 1 : 0;
+}
+
+}  // namespace qsr::cli
