@@ -324,28 +324,45 @@ EOF
   else
     echo "SKIP: integer engine checks (no shipped model at $SHIPPED, or no python3)"
   fi
-  # qsr study --quick on a data root made of the fixture images, with the tiny trained model.
+  # qsr study --quick on a data root made of the fixture images, with the tiny trained model
+  # (3 convs: 14 rows + one sensitivity row per conv).
   if [ -f "$tmp/run/best.safetensors" ]; then
     mkdir -p "$tmp/sroot/Set5" "$tmp/sroot/BSDS500"
     cp "$tmp/data/"* "$tmp/sroot/Set5/"
     cp "$tmp/data/"* "$tmp/sroot/BSDS500/"
     run -- study --data "$tmp/sroot" --out "$tmp/study" --from "$tmp/run/best.safetensors" --quick --calib-images 2
-    if [ $rc -eq 0 ] && [ "$(wc -l < "$tmp/study/results.csv")" -eq 12 ] && [ "$(ls "$tmp/study/rows" | wc -l)" -eq 11 ] &&
+    if [ $rc -eq 0 ] && [ "$(wc -l < "$tmp/study/results.csv")" -eq 18 ] && [ "$(ls "$tmp/study/rows" | wc -l)" -eq 17 ] &&
        grep -q "| ptq-int8-all | int8 | all |" "$tmp/study/README.md" && grep -q "| sweep-w4a4 | w4a4 | all |" "$tmp/study/README.md" &&
        python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); r={x["id"]: x for x in j["rows"]}; sys.exit(0 if r["float"]["psnr"]["set5"] > 0 and r["ptq-int8-all"]["frame_ms"] > 0 and r["ptq-int8-all"]["weight_bytes"] < r["float"]["weight_bytes"] else 1)' "$tmp/study/results.json"; then
       pass "qsr study --quick writes a row per comparison and the report"
     else
-      fail "qsr study --quick writes 11 rows, README.md, results.csv and results.json"
+      fail "qsr study --quick writes 17 rows, README.md, results.csv and results.json"
     fi
     before=$(stat -c %Y "$tmp/study/rows/ptq-int8-all.json")
     rm "$tmp/study/rows/sweep-a8.json"
     sleep 1
     run -- study --data "$tmp/sroot" --out "$tmp/study" --from "$tmp/run/best.safetensors" --quick --calib-images 2
-    if [ $rc -eq 0 ] && grep -q "10 rows already" <<<"$err" && [ -f "$tmp/study/rows/sweep-a8.json" ] &&
+    if [ $rc -eq 0 ] && grep -q "16 rows already" <<<"$err" && [ -f "$tmp/study/rows/sweep-a8.json" ] &&
        [ "$(stat -c %Y "$tmp/study/rows/ptq-int8-all.json")" = "$before" ]; then
       pass "qsr study resumes: rows already done are kept, a missing one is run"
     else
-      fail "qsr study rerun keeps the 10 rows done and runs the missing one"
+      fail "qsr study rerun keeps the 16 rows done and runs the missing one"
+    fi
+    sargs=(--data "$tmp/sroot" --from "$tmp/run/best.safetensors" --quick --calib-images 2)
+    run -- study "${sargs[@]}" --out "$tmp/sh1" --shard 1/2 && run -- study "${sargs[@]}" --out "$tmp/sh2" --shard 2/2
+    n1=$(ls "$tmp/sh1/rows" | wc -l); n2=$(ls "$tmp/sh2/rows" | wc -l)
+    run -- study merge "$tmp/sh1" "$tmp/sh2"
+    if [ $rc -eq 0 ] && [ "$n1" -eq 9 ] && [ "$n2" -eq 8 ] &&
+       diff <(cut -d, -f1-7 "$tmp/sh1/results.csv") <(cut -d, -f1-7 "$tmp/study/results.csv") >/dev/null; then
+      pass "qsr study --shard 1/2 and 2/2, merged, give the single run's rows"
+    else
+      fail "qsr study shards (9 + 8 rows) merged equal the single run"
+    fi
+    run -- study "${sargs[@]}" --out "$tmp/study" --weight-rounding gptq
+    if [ $rc -ne 0 ] && grep -q "other settings" <<<"$err"; then
+      pass "qsr study refuses to mix settings in one folder"
+    else
+      fail "qsr study --out of a study with other settings fails"
     fi
     run -- study --data "$tmp/data" --out "$tmp/study2" --from "$tmp/run/best.safetensors" --quick
     if [ $rc -ne 0 ] && grep -q "no Set5/" <<<"$err" && [ "$(nonempty_lines "$err")" -eq 1 ]; then

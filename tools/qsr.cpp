@@ -637,11 +637,14 @@ int main(int argc, char** argv) {
       "study",
       "the comparison, measured: float, post-training dynamic-range / float16 / int8 / int16x8 of the whole model and "
       "of every layer subset, and the word-length sweep; PSNR/SSIM, frame time, weight bytes; resumable");
-  study->add_option("--data", sa.data, "a folder holding Set5/, Set14/ and BSDS500/ (as ../shared/data)")->required();
-  study->add_option("--out", sa.out, "output folder: rows/<id>.json (one per row, kept between runs), README.md, results.csv, results.json")
-      ->required();
+  study->add_option("--data", sa.data, "a folder holding Set5/, Set14/ and BSDS500/ (as ../shared/data)");
+  study->add_option("--out", sa.out, "output folder: rows/<id>.json (one per row, kept between runs), study.json, README.md, results.csv, results.json");
+  study->add_option("--shard", sa.shard, "i/N: run only rows i-1, i-1+N, ... (a cluster job array runs N of them; then `qsr study merge`)");
+  std::vector<std::string> merge_dirs;
+  auto* merge = study->add_subcommand("merge", "join shards: copy the rows of the other study folders into the first and write its report");
+  merge->add_option("dirs", merge_dirs, "study folders (same settings); the first receives the rows")->required();
   study->add_option("--from", sa.from, "the float model (default: the shipped x3 model)");
-  study->add_flag("--quick", sa.quick, "a few minutes: the whole model only, bits 4 and 8, Set5 only, 100x100 frames");
+  study->add_flag("--quick", sa.quick, "seconds to minutes: the whole model only, bits 4 and 8, one fixed-point format, sensitivity at 4 bits, Set5 only, 100x100 frames");
   study->add_option("--calib-images", sa.calib_images, "BSDS500 training images to calibrate on (default 8)")->check(CLI::PositiveNumber);
   study->add_option("--weight-rounding", sa.weight_rounding, "nearest (default) or gptq")->check(CLI::IsMember({"nearest", "gptq"}));
 
@@ -679,6 +682,8 @@ int main(int argc, char** argv) {
     }
     if (*verify) return cli::cmd_verify(va);
     if (*study) {
+      if (*merge) return cli::cmd_study_merge(merge_dirs);
+      QSR_CHECK(!sa.data.empty() && !sa.out.empty(), "qsr study needs --data DIR and --out DIR (see qsr study --help)");
       sa.from = resolve_model(sa.from, 0);
       return cli::cmd_study(sa);
     }

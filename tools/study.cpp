@@ -31,6 +31,7 @@ double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::
 
 struct Row {
   std::string id, kind, mode, layers;  // layers: "all" or conv numbers, e.g. "13"
+  bool per_channel = true;
 };
 
 // Layer subsets as conv numbers: every non-empty subset of n convs, the whole model ("all") first.
@@ -61,6 +62,18 @@ std::vector<Row> plan(int nconv, bool quick) {
       const std::string mode = fmt::format(fmt::runtime(m), b, b);
       rows.push_back({"sweep-" + mode, "sweep", mode, "all"});
     }
+  // Per tensor (one weight scale per conv) at the same word lengths, both quantised.
+  for (int b : bits) {
+    const std::string mode = fmt::format("w{}a{}", b, b);
+    rows.push_back({"sweep-pt-" + mode, "sweep", mode, "all", false});
+  }
+  // Fixed point: 8 and 16-bit words with a power-of-two scale (sign and integer bits . fraction bits).
+  for (const char* mode : quick ? std::vector<const char*>{"q2.6"} : std::vector<const char*>{"q1.7", "q2.6", "q3.5", "q4.12", "q6.10"})
+    rows.push_back({std::string("fixed-") + mode, "fixed", mode, "all"});
+  // Sensitivity: only conv k quantised, weights and activations at b bits.
+  for (int k = 1; k <= nconv; ++k)
+    for (int b : quick ? std::vector<int>{4} : std::vector<int>{2, 3, 4, 5, 6, 8})
+      rows.push_back({fmt::format("sens-conv{}-w{}a{}", k, b, b), "sensitivity", fmt::format("w{}a{}", b, b), std::to_string(k)});
   return rows;
 }
 
@@ -95,7 +108,7 @@ double frame_ms(const Network& net, int w, int h, int runs) {
 
 json run_row(const Row& row, Espcn& fmodel, const std::vector<Tensor>& calib, const std::vector<EvalSet>& sets,
              const StudyArgs& a, int fw, int fh) {
-  json j = {{"id", row.id}, {"kind", row.kind}, {"mode", row.mode}, {"layers", row.layers}};
+  json j = {{"id", row.id}, {"kind", row.kind}, {"mode", row.mode}, {"layers", row.layers}, {"per_channel", row.per_channel}};
   const auto t0 = Clock::now();
   Network net;
   std::shared_ptr<quant::QuantModel> q;
@@ -111,7 +124,7 @@ json run_row(const Row& row, Espcn& fmodel, const std::vector<Tensor>& calib, co
     quant::QuantRequest req;
     req.mode = row.mode;
     req.layers = layers_of(row.layers);
-    req.per_channel = true;
+    req.per_channel = row.per_channel;
     q = std::make_shared<quant::QuantModel>(fmodel, req);
     if (q->needs_calibration()) q->calibrate(calib);
     bool integer_weights = false;
@@ -149,81 +162,52 @@ std::string fmt_num(const json& j, const char* key, const std::string& set, int 
 
 }  // namespace
 
-int cmd_study(const StudyArgs& a) {
-  QSR_CHECK(a.weight_rounding == "nearest" || a.weight_rounding == "gptq",
-            "--weight-rounding must be nearest or gptq, got '" + a.weight_rounding + "'");
-  QSR_CHECK(fs::is_directory(a.data), "--data " + a.data + ": not a folder (it should hold Set5/, Set14/ and BSDS500/)");
-  std::vector<EvalSet> sets;
-  auto need = [&](const std::string& sub) {
-    const fs::path p = fs::path(a.data) / sub;
-    QSR_CHECK(fs::is_directory(p), fmt::format("--data {}: no {}/ (expected Set5/, Set14/ and BSDS500/, as ../shared/data)",
-                                               a.data, sub));
-    return p.string();
-  };
-  sets.push_back({"set5", need("Set5"), EvalProtocol::y});
-  const std::string bsds = need("BSDS500");
-  if (!a.quick) {
-    sets.push_back({"set14", need("Set14"), EvalProtocol::y});
-    sets.push_back({"bsds_keras", bsds, EvalProtocol::keras});
-  }
-  Checkpoint raw;
-  auto fmodel = load_model(a.from, &raw);
-  const int nconv = int(fmodel->convs.size());
-  const auto t_calib = Clock::now();
-  const std::vector<Tensor> calib = quant::calibration_inputs(bsds, fmodel->config().scale, a.calib_images);
-  fmt::print(stderr, "study: {} calibration images of {} in {:.1f}s\n", calib.size(), bsds, since(t_calib));
-  const int fw = a.quick ? 100 : 640, fh = a.quick ? 100 : 360;
+namespace {
 
-  const std::vector<Row> rows = plan(nconv, a.quick);
-  const fs::path rowdir = fs::path(a.out) / "rows";
-  fs::create_directories(rowdir);
+// The report of the rows present in out/rows, in plan order: README.md, results.csv and
+// results.json. The study's settings come from out/study.json.
+int write_report(const std::string& out) {
+  const fs::path mf = fs::path(out) / "study.json";
+  QSR_CHECK(fs::exists(mf), out + ": no study.json (not a qsr study folder)");
+  json m;
+  {
+    std::ifstream in(mf);
+    try {
+      m = json::parse(in);
+    } catch (const json::exception&) {
+      throw Error(mf.string() + ": not valid JSON");
+    }
+  }
+  const std::vector<Row> rows = plan(m.at("nconv").get<int>(), m.at("quick").get<bool>());
   std::vector<json> results;
-  int done = 0, failed = 0, skipped = 0;
-  const auto t_all = Clock::now();
-  for (size_t i = 0; i < rows.size(); ++i) {
-    const Row& row = rows[i];
-    const fs::path file = rowdir / (row.id + ".json");
-    json j;
-    if (fs::exists(file)) {
-      std::ifstream in(file);
-      try {
-        j = json::parse(in);
-        ++skipped;
-      } catch (const json::exception&) {
-        j = json();
-      }
+  int failed = 0;
+  for (const Row& row : rows) {
+    const fs::path file = fs::path(out) / "rows" / (row.id + ".json");
+    if (!fs::exists(file)) continue;
+    std::ifstream in(file);
+    try {
+      json j = json::parse(in);
+      failed += j.contains("error");
+      results.push_back(std::move(j));
+    } catch (const json::exception&) {
+      fmt::print(stderr, "study: {}: not valid JSON, left out of the report (delete it to run the row again)\n", file.string());
     }
-    if (j.is_null() || j.value("id", "") != row.id) {
-      try {
-        j = run_row(row, *fmodel, calib, sets, a, fw, fh);
-      } catch (const Error& e) {
-        j = {{"id", row.id}, {"kind", row.kind}, {"mode", row.mode}, {"layers", row.layers}, {"error", e.what()}};
-        ++failed;
-        fmt::print(stderr, "study: row {} failed: {}\n", row.id, e.what());
-      }
-      write_file_atomic(file.string(), j.dump(1) + "\n");
-      ++done;
-      const double el = since(t_all);
-      const double eta = el / done * double(rows.size() - i - 1);
-      fmt::print(stderr, "study: [{}/{}] {} done ({:.0f}s elapsed, about {:.0f}s left)\n", i + 1, rows.size(), row.id, el, eta);
-    }
-    results.push_back(j);
   }
-  if (skipped) fmt::print(stderr, "study: {} rows already in {} were kept\n", skipped, rowdir.string());
-
-  // The report: Markdown, CSV and JSON from the rows.
   const json* base = nullptr;
   for (const auto& r : results)
     if (r.value("id", "") == "float" && !r.contains("error")) base = &r;
-  std::vector<std::string> names;
-  for (const auto& s : sets) names.push_back(s.name);
+  const std::vector<std::string> names = m.at("sets").get<std::vector<std::string>>();
   std::ostringstream md, csv;
-  md << "# qsr study\n\nModel: `" << a.from << "`; data: `" << a.data << "`" << (a.quick ? " (--quick)" : "")
-     << "; calibration: " << calib.size() << " BSDS500 training images; weight rounding: " << a.weight_rounding
-     << ". PSNR in dB (Set5/Set14: `y` protocol; bsds_keras: the Keras example's BSDS500 test[50:60]); "
-     << "drop = float - row on Set5; frame: the median time of one " << fw << "x" << fh
-     << " low-res frame on this machine's engine.\n\n| row | mode | layers |";
-  csv << "id,kind,mode,layers";
+  md << "# qsr study\n\nModel: `" << m.value("model", "") << "`; data: `" << m.value("data", "") << "`"
+     << (m.value("quick", false) ? " (--quick)" : "") << "; calibration: " << m.value("calibration_images", 0)
+     << " BSDS500 training images; weight rounding: " << m.value("weight_rounding", "")
+     << ". PSNR in dB (set5/set14: `y` protocol; bsds_keras: the Keras example's BSDS500 test[50:60]); "
+     << "drop = float - row on Set5; frame: the median time of one " << m.value("frame", "")
+     << " low-res frame on the engine the row runs on. " << results.size() << " of " << rows.size()
+     << " rows present. Rows: `ptq-<mode>-<convs>` post-training quantisation of those convs (`all`: every one), "
+     << "`sweep-<mode>` word lengths per channel (`sweep-pt-`: per tensor), `fixed-qM.N` fixed point, "
+     << "`sens-convK-wBaB` only conv K at B bits (docs/STUDY.md).\n\n| row | mode | layers |";
+  csv << "id,kind,mode,layers,per_channel";
   for (const auto& n : names) md << " PSNR " << n << " |", csv << ",psnr_" << n << ",ssim_" << n;
   md << " drop Set5 | frame ms | weight bytes | packed bytes |\n|---|---|---|";
   csv << ",drop_set5,frame_ms,weight_bytes,weight_packed_bytes,prepare_s,error\n";
@@ -231,7 +215,8 @@ int cmd_study(const StudyArgs& a) {
   md << "---:|---:|---:|---:|\n";
   for (const auto& r : results) {
     md << "| " << r.value("id", "") << " | " << r.value("mode", "") << " | " << r.value("layers", "") << " |";
-    csv << r.value("id", "") << "," << r.value("kind", "") << "," << r.value("mode", "") << "," << r.value("layers", "");
+    csv << r.value("id", "") << "," << r.value("kind", "") << "," << r.value("mode", "") << "," << r.value("layers", "")
+        << "," << (r.value("per_channel", true) ? "true" : "false");
     for (const auto& n : names) {
       md << " " << fmt_num(r, "psnr", n, 4) << " |";
       csv << "," << fmt_num(r, "psnr", n, 4) << "," << fmt_num(r, "ssim", n, 4);
@@ -249,13 +234,145 @@ int cmd_study(const StudyArgs& a) {
     csv << "," << drop << "," << ms << "," << bytes << "," << packed << "," << prep << ",\""
         << (r.contains("error") ? r["error"].get<std::string>() : "") << "\"\n";
   }
-  write_file_atomic((fs::path(a.out) / "README.md").string(), md.str());
-  write_file_atomic((fs::path(a.out) / "results.csv").string(), csv.str());
-  write_file_atomic((fs::path(a.out) / "results.json").string(),
-                    json{{"model", a.from}, {"data", a.data}, {"quick", a.quick}, {"rows", results}}.dump(1) + "\n");
-  fmt::print("{}\nwrote {}/README.md, results.csv, results.json ({} rows, {} failed)\n", md.str(), a.out, results.size(),
-             failed);
-  return failed ? 1 : 0;
+  write_file_atomic((fs::path(out) / "README.md").string(), md.str());
+  write_file_atomic((fs::path(out) / "results.csv").string(), csv.str());
+  json all = m;
+  all["rows"] = results;
+  write_file_atomic((fs::path(out) / "results.json").string(), all.dump(1) + "\n");
+  fmt::print("{}\nwrote {}/README.md, results.csv, results.json ({} of {} rows, {} failed)\n", md.str(), out,
+             results.size(), rows.size(), failed);
+  return failed;
+}
+
+// "i/N" -> (i, N), 1 <= i <= N.
+std::pair<int, int> parse_shard(const std::string& s) {
+  const auto slash = s.find('/');
+  int i = 0, n = 0;
+  try {
+    QSR_CHECK(slash != std::string::npos, "");
+    size_t p1 = 0, p2 = 0;
+    i = std::stoi(s.substr(0, slash), &p1);
+    n = std::stoi(s.substr(slash + 1), &p2);
+    QSR_CHECK(p1 == slash && p2 == s.size() - slash - 1, "");
+  } catch (const std::exception&) {
+    throw Error("--shard " + s + ": expected i/N, e.g. 2/4");
+  }
+  QSR_CHECK(n >= 1 && i >= 1 && i <= n, "--shard " + s + ": expected 1 <= i <= N");
+  return {i, n};
+}
+
+}  // namespace
+
+int cmd_study(const StudyArgs& a) {
+  QSR_CHECK(a.weight_rounding == "nearest" || a.weight_rounding == "gptq",
+            "--weight-rounding must be nearest or gptq, got '" + a.weight_rounding + "'");
+  const auto [shard, nshards] = a.shard.empty() ? std::pair<int, int>{1, 1} : parse_shard(a.shard);
+  QSR_CHECK(fs::is_directory(a.data), "--data " + a.data + ": not a folder (it should hold Set5/, Set14/ and BSDS500/)");
+  std::vector<EvalSet> sets;
+  auto need = [&](const std::string& sub) {
+    const fs::path p = fs::path(a.data) / sub;
+    QSR_CHECK(fs::is_directory(p), fmt::format("--data {}: no {}/ (expected Set5/, Set14/ and BSDS500/, as ../shared/data)",
+                                               a.data, sub));
+    return p.string();
+  };
+  sets.push_back({"set5", need("Set5"), EvalProtocol::y});
+  const std::string bsds = need("BSDS500");
+  if (!a.quick) {
+    sets.push_back({"set14", need("Set14"), EvalProtocol::y});
+    sets.push_back({"bsds_keras", bsds, EvalProtocol::keras});
+  }
+  Checkpoint raw;
+  auto fmodel = load_model(a.from, &raw);
+  const int nconv = int(fmodel->convs.size());
+  const int fw = a.quick ? 100 : 640, fh = a.quick ? 100 : 360;
+  // The study's settings: a rerun or a merge must be the same study.
+  json manifest = {{"model", a.from},     {"data", a.data},       {"quick", a.quick},
+                   {"weight_rounding", a.weight_rounding},         {"calibration_images", a.calib_images},
+                   {"nconv", nconv},      {"frame", fmt::format("{}x{}", fw, fh)}};
+  std::vector<std::string> names;
+  for (const auto& s : sets) names.push_back(s.name);
+  manifest["sets"] = names;
+  const fs::path mf = fs::path(a.out) / "study.json";
+  fs::create_directories(fs::path(a.out) / "rows");
+  if (fs::exists(mf)) {
+    std::ifstream in(mf);
+    json old;
+    try {
+      old = json::parse(in);
+    } catch (const json::exception&) {
+    }
+    for (const char* k : {"quick", "weight_rounding", "calibration_images", "nconv", "sets", "frame"})
+      QSR_CHECK(old.contains(k) && old[k] == manifest[k],
+                fmt::format("{} holds a study with other settings ({} differs); use another --out", a.out, k));
+  } else {
+    write_file_atomic(mf.string(), manifest.dump(1) + "\n");
+  }
+  const auto t_calib = Clock::now();
+  const std::vector<Tensor> calib = quant::calibration_inputs(bsds, fmodel->config().scale, a.calib_images);
+  fmt::print(stderr, "study: {} calibration images of {} in {:.1f}s\n", calib.size(), bsds, since(t_calib));
+
+  const std::vector<Row> rows = plan(nconv, a.quick);
+  std::vector<size_t> mine;  // this shard's rows: every nshards-th from shard - 1
+  for (size_t i = size_t(shard - 1); i < rows.size(); i += size_t(nshards)) mine.push_back(i);
+  int done = 0, failed = 0, kept = 0;
+  const auto t_all = Clock::now();
+  for (size_t n = 0; n < mine.size(); ++n) {
+    const Row& row = rows[mine[n]];
+    const fs::path file = fs::path(a.out) / "rows" / (row.id + ".json");
+    if (fs::exists(file)) {
+      std::ifstream in(file);
+      try {
+        if (json::parse(in).value("id", "") == row.id) {
+          ++kept;
+          continue;
+        }
+      } catch (const json::exception&) {
+      }
+    }
+    json j;
+    try {
+      j = run_row(row, *fmodel, calib, sets, a, fw, fh);
+    } catch (const Error& e) {
+      j = {{"id", row.id}, {"kind", row.kind}, {"mode", row.mode}, {"layers", row.layers}, {"error", e.what()}};
+      ++failed;
+      fmt::print(stderr, "study: row {} failed: {}\n", row.id, e.what());
+    }
+    write_file_atomic(file.string(), j.dump(1) + "\n");
+    ++done;
+    const double el = since(t_all);
+    fmt::print(stderr, "study: [{}/{}] {} ({:.0f}s elapsed, about {:.0f}s left)\n", n + 1, mine.size(), row.id, el,
+               el / done * double(mine.size() - n - 1));
+  }
+  if (kept) fmt::print(stderr, "study: {} rows already in {}/rows were kept\n", kept, a.out);
+  if (nshards > 1) fmt::print(stderr, "study: shard {}/{}: {} of {} rows\n", shard, nshards, mine.size(), rows.size());
+  return write_report(a.out) || failed ? 1 : 0;
+}
+
+int cmd_study_merge(const std::vector<std::string>& dirs) {
+  QSR_CHECK(!dirs.empty(), "qsr study merge: name the study folders (the first receives the others' rows)");
+  for (const auto& d : dirs) QSR_CHECK(fs::exists(fs::path(d) / "study.json"), d + ": no study.json (not a qsr study folder)");
+  auto settings = [](const std::string& d) {
+    std::ifstream in(fs::path(d) / "study.json");
+    json j = json::parse(in);
+    j.erase("data"), j.erase("model");
+    return j;
+  };
+  const json first = settings(dirs[0]);
+  int copied = 0;
+  for (size_t k = 1; k < dirs.size(); ++k) {
+    QSR_CHECK(settings(dirs[k]) == first, dirs[k] + ": a study with other settings than " + dirs[0]);
+    for (const auto& e : fs::directory_iterator(fs::path(dirs[k]) / "rows")) {
+      const fs::path dst = fs::path(dirs[0]) / "rows" / e.path().filename();
+      if (e.path().extension() != ".json" || fs::exists(dst)) continue;
+      std::ifstream in(e.path());
+      std::stringstream ss;
+      ss << in.rdbuf();
+      write_file_atomic(dst.string(), ss.str());
+      ++copied;
+    }
+  }
+  fmt::print(stderr, "study merge: {} rows copied into {}\n", copied, dirs[0]);
+  return write_report(dirs[0]) ? 1 : 0;
 }
 
 }  // namespace qsr::cli

@@ -1,7 +1,9 @@
 // `qsr study`: the comparison the project reproduces, measured by this engine, as one command.
 // This first part runs the post-training rows: the float model; dynamic-range, float16, int8
-// and int16x8 for the whole model and for every non-empty subset of its convs; and the word
-// length sweep wN / aN / wNaN, N = 2..16 (per channel). Each row: PSNR and SSIM on Set5 and
+// and int16x8 for the whole model and for every non-empty subset of its convs; the word
+// length sweep wN / aN / wNaN, N = 2..16 (per channel, and wNaN per tensor); fixed point;
+// the per-layer sensitivity (only conv k at b bits). Shards (--shard i/N) run a
+// deterministic slice of the rows; `qsr study merge` joins the shards' folders. Each row: PSNR and SSIM on Set5 and
 // Set14 (`y` protocol) and BSDS500 test[50:60] (`keras` protocol), the time of one 640x360
 // low-res frame on the integer engine, the stored weight bytes. Rows are written one file
 // each (DIR/rows/<id>.json, atomically), so a rerun skips the rows already done; a failed row
@@ -9,6 +11,7 @@
 // table), DIR/results.csv and DIR/results.json.
 #pragma once
 #include <string>
+#include <vector>
 
 namespace qsr::cli {
 
@@ -19,7 +22,10 @@ struct StudyArgs {
   std::string weight_rounding = "nearest";
   int calib_images = 8;
   bool quick = false;                    // whole model only, bits 4 and 8, Set5 only, 100x100 frames
+  std::string shard;                     // "i/N": run rows i-1, i-1+N, ... only
 };
 int cmd_study(const StudyArgs& a);
+// Copies the rows of dirs[1..] into dirs[0] (same study settings) and writes its report.
+int cmd_study_merge(const std::vector<std::string>& dirs);
 
 }  // namespace qsr::cli
