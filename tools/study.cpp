@@ -332,7 +332,7 @@ int cmd_study(const StudyArgs& a) {
     json j;
     try {
       j = run_row(row, *fmodel, calib, sets, a, fw, fh);
-    } catch (const Error& e) {
+    } catch (const std::exception& e) {  // (a failed row is recorded; the others go on)
       j = {{"id", row.id}, {"kind", row.kind}, {"mode", row.mode}, {"layers", row.layers}, {"error", e.what()}};
       ++failed;
       fmt::print(stderr, "study: row {} failed: {}\n", row.id, e.what());
