@@ -4,6 +4,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -72,7 +77,7 @@ std::vector<Row> plan(int nconv, bool quick) {
     rows.push_back({std::string("fixed-") + mode, "fixed", mode, "all"});
   // Sensitivity: only conv k quantised, weights and activations at b bits.
   for (int k = 1; k <= nconv; ++k)
-    for (int b : quick ? std::vector<int>{4} : std::vector<int>{2, 3, 4, 5, 6, 8})
+    for (int b : quick ? std::vector<int>{4} : std::vector<int>{2, 3, 4, 5, 6, 7, 8})
       rows.push_back({fmt::format("sens-conv{}-w{}a{}", k, b, b), "sensitivity", fmt::format("w{}a{}", b, b), std::to_string(k)});
   return rows;
 }
@@ -164,6 +169,93 @@ std::string fmt_num(const json& j, const char* key, const std::string& set, int 
 
 namespace {
 
+// The plots of a report (gnuplot, PNG, each written as .tmp and renamed): PSNR on Set5
+// against word length, PSNR against frame time with the Pareto front labelled, and the
+// sensitivity heatmap. Returns the names of the plots made; without gnuplot, none (and a note).
+std::vector<std::string> draw_plots(const std::string& out, const std::vector<json>& results) {
+  if (std::system("command -v gnuplot > /dev/null 2>&1") != 0) {
+    fmt::print(stderr, "note: gnuplot is not installed (Debian: gnuplot-nox); the report has no plots\n");
+    return {};
+  }
+  const fs::path dir = fs::path(out) / "plots";
+  fs::create_directories(dir);
+  auto psnr = [](const json& r) { return r.contains("psnr") && r["psnr"].contains("set5") ? r["psnr"]["set5"].get<double>() : NAN; };
+  // Data files: sweep.dat (bits, wNaN, wN, aN, per-tensor wNaN), ptq.dat (ms, psnr, id), front.dat, sens.dat (k, b, drop).
+  std::map<int, std::array<double, 4>> sweep;
+  double base = NAN;
+  std::vector<std::tuple<double, double, std::string>> pts;
+  std::vector<std::tuple<int, int, double>> sens;
+  for (const auto& r : results) {
+    if (r.contains("error")) continue;
+    const std::string id = r.value("id", ""), mode = r.value("mode", ""), kind = r.value("kind", "");
+    if (id == "float") base = psnr(r);
+    int w = 0, a = 0;
+    const bool wa = std::sscanf(mode.c_str(), "w%da%d", &w, &a) == 2, wo = !wa && std::sscanf(mode.c_str(), "w%d", &w) == 1,
+               ao = !wa && !wo && std::sscanf(mode.c_str(), "a%d", &a) == 1;
+    if (kind == "sweep") {
+      auto& e = sweep.try_emplace(wa ? w : wo ? w : a, std::array<double, 4>{NAN, NAN, NAN, NAN}).first->second;
+      if (wa && r.value("per_channel", true)) e[0] = psnr(r);
+      else if (wa) e[3] = psnr(r);
+      else if (wo) e[1] = psnr(r);
+      else if (ao) e[2] = psnr(r);
+    }
+    if ((kind == "ptq" || kind == "float") && r.contains("frame_ms")) pts.emplace_back(r["frame_ms"].get<double>(), psnr(r), id);
+    if (kind == "sensitivity" && wa) sens.emplace_back(std::stoi(r.value("layers", "0")), w, NAN);
+    if (kind == "sensitivity" && wa) std::get<2>(sens.back()) = psnr(r);
+  }
+  std::vector<std::string> made;
+  auto run = [&](const std::string& name, const std::string& script) {
+    const std::string gp = (dir / (name + ".gp")).string(), png = (dir / (name + ".png")).string();
+    write_file_atomic(gp, "set terminal pngcairo size 900,540 noenhanced\nset output '" + png + ".tmp'\nset grid\n" + script);
+    const std::string cmd = "gnuplot '" + gp + "' > '" + (dir / "gnuplot.log").string() + "' 2>&1";
+    if (std::system(cmd.c_str()) == 0) {
+      fs::rename(png + ".tmp", png);
+      made.push_back("plots/" + name + ".png");
+    } else {
+      fmt::print(stderr, "note: gnuplot failed on {} (see {}/gnuplot.log)\n", gp, dir.string());
+    }
+  };
+  auto num = [](double v) { return std::isnan(v) ? std::string("NaN") : fmt::format("{:.4f}", v); };
+  if (!sweep.empty()) {
+    std::string d = "# bits wNaN wN aN wNaN_per_tensor\n";
+    for (const auto& [b, e] : sweep) d += fmt::format("{} {} {} {} {}\n", b, num(e[0]), num(e[1]), num(e[2]), num(e[3]));
+    write_file_atomic((dir / "sweep.dat").string(), d);
+    const std::string f = (dir / "sweep.dat").string();
+    run("psnr_vs_bits", "set xlabel 'word length (bits)'\nset ylabel 'PSNR Set5 (dB)'\nset key bottom right\nset yrange [*:*]\n" +
+                            (std::isnan(base) ? std::string() : fmt::format("set arrow from graph 0, first {0} to graph 1, first {0} nohead dt 2\n", base)) +
+                            "plot '" + f + "' u 1:2 w lp lw 2 t 'weights and activations', '' u 1:3 w lp t 'weights only', "
+                            "'' u 1:4 w lp t 'activations only', '' u 1:5 w lp dt 3 t 'both, per tensor'\n");
+  }
+  if (!pts.empty()) {
+    std::sort(pts.begin(), pts.end());
+    std::string d = "# ms psnr id\n", fr = "# Pareto front: no faster row scores higher\n";
+    double best = -INFINITY;
+    for (const auto& [ms, p, id] : pts) {
+      d += fmt::format("{:.3f} {} {}\n", ms, num(p), id);
+      if (p > best) best = p, fr += fmt::format("{:.3f} {} {}\n", ms, num(p), id);
+    }
+    write_file_atomic((dir / "ptq.dat").string(), d);
+    write_file_atomic((dir / "front.dat").string(), fr);
+    run("psnr_vs_time", "set xlabel 'frame time (ms)'\nset ylabel 'PSNR Set5 (dB)'\nset key bottom right\nplot '" +
+                            (dir / "ptq.dat").string() + "' u 1:2 w p pt 7 ps 0.6 t 'rows', '" + (dir / "front.dat").string() +
+                            "' u 1:2 w lp lw 2 t 'Pareto front', '' u 1:2:3 w labels left offset 0.5,0.5 font ',8' notitle\n");
+  }
+  if (!sens.empty() && !std::isnan(base)) {
+    std::string d = "# conv bits drop\n";
+    int last = -1;
+    for (const auto& [k, b, p] : sens) {
+      if (last != -1 && k != last) d += "\n";
+      d += fmt::format("{} {} {}\n", k, b, num(base - p));
+      last = k;
+    }
+    write_file_atomic((dir / "sens.dat").string(), d);
+    run("sensitivity", "set xlabel 'conv'\nset ylabel 'bits (weights and activations)'\nset cblabel 'PSNR drop on Set5 (dB)'\n"
+                       "set logscale cb\nset view map\nset xtics 1\nplot '" + (dir / "sens.dat").string() +
+                       "' u 1:2:3 w image notitle, '' u 1:2:(sprintf('%.2f', $3)) w labels notitle\n");
+  }
+  return made;
+}
+
 // The report of the rows present in out/rows, in plan order: README.md, results.csv and
 // results.json. The study's settings come from out/study.json.
 int write_report(const std::string& out) {
@@ -233,6 +325,11 @@ int write_report(const std::string& out) {
        << " | " << packed << " |\n";
     csv << "," << drop << "," << ms << "," << bytes << "," << packed << "," << prep << ",\""
         << (r.contains("error") ? r["error"].get<std::string>() : "") << "\"\n";
+  }
+  const std::vector<std::string> plots = draw_plots(out, results);
+  if (!plots.empty()) {
+    md << "\n## Plots\n\n";
+    for (const auto& p : plots) md << "![" << p << "](" << p << ")\n\n";
   }
   write_file_atomic((fs::path(out) / "README.md").string(), md.str());
   write_file_atomic((fs::path(out) / "results.csv").string(), csv.str());
