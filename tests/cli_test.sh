@@ -333,6 +333,7 @@ EOF
     run -- study --data "$tmp/sroot" --out "$tmp/study" --from "$tmp/run/best.safetensors" --quick --calib-images 2
     if [ $rc -eq 0 ] && [ "$(wc -l < "$tmp/study/results.csv")" -eq 18 ] && [ "$(ls "$tmp/study/rows" | wc -l)" -eq 17 ] &&
        grep -q "| ptq-int8-all | int8 | all |" "$tmp/study/README.md" && grep -q "| sweep-w4a4 | w4a4 | all |" "$tmp/study/README.md" &&
+       grep -q "^## Summary" "$tmp/study/README.md" && grep -q "Sensitivity at 4 bits" "$tmp/study/README.md" &&
        { ! command -v gnuplot >/dev/null || { [ -s "$tmp/study/plots/psnr_vs_bits.png" ] && [ -s "$tmp/study/plots/psnr_vs_time.png" ] &&
          [ -s "$tmp/study/plots/sensitivity.png" ] && grep -q "plots/psnr_vs_time.png" "$tmp/study/README.md"; }; } &&
        python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); r={x["id"]: x for x in j["rows"]}; sys.exit(0 if r["float"]["psnr"]["set5"] > 0 and r["ptq-int8-all"]["frame_ms"] > 0 and r["ptq-int8-all"]["weight_bytes"] < r["float"]["weight_bytes"] else 1)' "$tmp/study/results.json"; then

@@ -639,6 +639,8 @@ int main(int argc, char** argv) {
       "of every layer subset, and the word-length sweep; PSNR/SSIM, frame time, weight bytes; resumable");
   study->add_option("--data", sa.data, "a folder holding Set5/, Set14/ and BSDS500/ (as ../shared/data)");
   study->add_option("--out", sa.out, "output folder: rows/<id>.json (one per row, kept between runs), study.json, README.md, results.csv, results.json");
+  study->add_option("--budget", sa.budget_db, "the summary's PSNR budget: the fastest row and the shortest word length within this many dB of float on Set5 (default 0.1)")
+      ->check(CLI::NonNegativeNumber);
   study->add_option("--shard", sa.shard, "i/N: run only rows i-1, i-1+N, ... (a cluster job array runs N of them; then `qsr study merge`)");
   std::vector<std::string> merge_dirs;
   auto* merge = study->add_subcommand("merge", "join shards: copy the rows of the other study folders into the first and write its report");

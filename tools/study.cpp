@@ -326,6 +326,53 @@ int write_report(const std::string& out) {
     csv << "," << drop << "," << ms << "," << bytes << "," << packed << "," << prep << ",\""
         << (r.contains("error") ? r["error"].get<std::string>() : "") << "\"\n";
   }
+  // A written summary of what the rows show (Set5, the `y` protocol), against the budget.
+  if (base) {
+    const double bp = (*base)["psnr"]["set5"].get<double>(), bms = base->value("frame_ms", 0.0);
+    const double budget = m.value("budget_db", 0.1);
+    auto p5 = [](const json& r) { return r["psnr"]["set5"].get<double>(); };
+    auto ok = [](const json& r) { return !r.contains("error") && r.contains("psnr") && r["psnr"].contains("set5"); };
+    md << "\n## Summary\n\n* Float: " << fmt::format("{:.4f}", bp) << " dB on Set5, " << fmt::format("{:.1f}", bms)
+       << " ms per frame.\n";
+    const json* fastest = nullptr;
+    const json* fastest_ok = nullptr;
+    for (const auto& r : results) {
+      if (!ok(r) || r.value("kind", "") != "ptq" || !r.contains("frame_ms")) continue;
+      if (!fastest || r["frame_ms"] < (*fastest)["frame_ms"]) fastest = &r;
+      if (bp - p5(r) <= budget && (!fastest_ok || r["frame_ms"] < (*fastest_ok)["frame_ms"])) fastest_ok = &r;
+    }
+    auto desc = [&](const json* r) {
+      return fmt::format("`{}` ({} of convs {}): {:.4f} dB ({:+.4f}), {:.1f} ms ({:.2f}x faster than float)", (*r)["id"].get<std::string>(),
+                         (*r)["mode"].get<std::string>(), (*r)["layers"].get<std::string>(), p5(*r), p5(*r) - bp,
+                         (*r)["frame_ms"].get<double>(), bms / (*r)["frame_ms"].get<double>());
+    };
+    if (fastest) md << "* Fastest post-training row: " << desc(fastest) << ".\n";
+    if (fastest_ok)
+      md << "* Fastest post-training row within " << budget << " dB of float: " << desc(fastest_ok)
+         << ". This is the report's answer to which layers to quantise for the best time/accuracy balance.\n";
+    int lowest = 0;
+    for (const auto& r : results) {
+      int w = 0, a = 0;
+      if (ok(r) && r.value("kind", "") == "sweep" && r.value("per_channel", true) &&
+          std::sscanf(r.value("mode", "").c_str(), "w%da%d", &w, &a) == 2 && w == a && bp - p5(r) <= budget && (!lowest || w < lowest))
+        lowest = w;
+    }
+    if (lowest) md << "* The shortest word length (weights and activations, per channel) within " << budget << " dB: " << lowest << " bits.\n";
+    std::map<std::string, double> s4;
+    int sb = 0;
+    for (const auto& r : results)
+      if (ok(r) && r.value("kind", "") == "sensitivity") sb = sb ? std::min(sb, 4) : 4;
+    for (const auto& r : results)
+      if (ok(r) && r.value("kind", "") == "sensitivity" && r.value("mode", "") == fmt::format("w{}a{}", sb, sb))
+        s4["conv" + r.value("layers", "")] = bp - p5(r);
+    if (!s4.empty()) {
+      std::vector<std::pair<double, std::string>> v;
+      for (const auto& [k, d] : s4) v.push_back({-d, k});
+      std::sort(v.begin(), v.end());
+      md << "* Sensitivity at " << sb << " bits (only that conv quantised), most sensitive first:";
+      for (const auto& [d, k] : v) md << fmt::format(" {} {:.2f} dB", k, -d) << (k == v.back().second ? ".\n" : ",");
+    }
+  }
   const std::vector<std::string> plots = draw_plots(out, results);
   if (!plots.empty()) {
     md << "\n## Plots\n\n";
@@ -383,7 +430,7 @@ int cmd_study(const StudyArgs& a) {
   const int nconv = int(fmodel->convs.size());
   const int fw = a.quick ? 100 : 640, fh = a.quick ? 100 : 360;
   // The study's settings: a rerun or a merge must be the same study.
-  json manifest = {{"model", a.from},     {"data", a.data},       {"quick", a.quick},
+  json manifest = {{"model", a.from},     {"data", a.data},       {"quick", a.quick},  {"budget_db", a.budget_db},
                    {"weight_rounding", a.weight_rounding},         {"calibration_images", a.calib_images},
                    {"nconv", nconv},      {"frame", fmt::format("{}x{}", fw, fh)}};
   std::vector<std::string> names;
@@ -398,12 +445,11 @@ int cmd_study(const StudyArgs& a) {
       old = json::parse(in);
     } catch (const json::exception&) {
     }
-    for (const char* k : {"quick", "weight_rounding", "calibration_images", "nconv", "sets", "frame"})
+    for (const char* k : {"model", "quick", "weight_rounding", "calibration_images", "nconv", "sets", "frame"})
       QSR_CHECK(old.contains(k) && old[k] == manifest[k],
                 fmt::format("{} holds a study with other settings ({} differs); use another --out", a.out, k));
-  } else {
-    write_file_atomic(mf.string(), manifest.dump(1) + "\n");
   }
+  write_file_atomic(mf.string(), manifest.dump(1) + "\n");  // (the same study; --budget may be new)
   const auto t_calib = Clock::now();
   const std::vector<Tensor> calib = quant::calibration_inputs(bsds, fmodel->config().scale, a.calib_images);
   fmt::print(stderr, "study: {} calibration images of {} in {:.1f}s\n", calib.size(), bsds, since(t_calib));

@@ -23,6 +23,7 @@ struct StudyArgs {
   int calib_images = 8;
   bool quick = false;                    // whole model only, bits 4 and 8, Set5 only, 100x100 frames
   std::string shard;                     // "i/N": run rows i-1, i-1+N, ... only
+  double budget_db = 0.1;                // the summary's PSNR budget against float (Set5)
 };
 int cmd_study(const StudyArgs& a);
 // Copies the rows of dirs[1..] into dirs[0] (same study settings) and writes its report.
