@@ -790,16 +790,16 @@ void quantize_into(const IntKernels& K, const Tensor& x, const QFormat& f, float
 
 // Codes to f32, (q - zp) * scale. r > 1: the last conv's codes, moved by depth-to-space on
 // the way (TensorFlow order: out[y*r + i][x*r + j][ch] = in[y][x][(i*r + j)*C + ch]).
-Tensor dequantize_buf(CodeBuf& buf, float scale, int32_t zp, int r = 1) {
+Tensor dequantize_buf(CodeBuf& buf, const QFormat& f, float scale, int32_t zp, int r = 1) {
   const int C = buf.c / (r * r);
   const int rc = r * C;                          // channels that land in one output row, per pixel
   const int64_t orow = int64_t(buf.w) * r * C;  // floats per output row
   Tensor t = Tensor::empty({buf.n, int64_t(buf.h) * r, int64_t(buf.w) * r, C});
   float* o = t.f32();
-  // dequantize_value as a table over the codes' range (the same float for the same code).
-  std::vector<float> lut(65536);
-  for (int q = -32768; q < 32768; ++q) lut[size_t(q + 32768)] = dequantize_value(q, scale, zp);
-  const float* lu = lut.data() + 32768;
+  // dequantize_value as a table over the format's codes (the same float for the same code).
+  std::vector<float> lut(size_t(int64_t(f.qmax()) - f.qmin() + 1));
+  for (int64_t q = f.qmin(); q <= f.qmax(); ++q) lut[size_t(q - f.qmin())] = dequantize_value(int32_t(q), scale, zp);
+  const float* lu = lut.data() - f.qmin();
   for (int b = 0; b < buf.n; ++b) {
     const int16_t* src = buf.interior(b);
     float* ob = o + int64_t(b) * buf.h * buf.w * buf.c;
@@ -969,7 +969,7 @@ Tensor IntEngine::forward(const Tensor& x, std::vector<double>* layer_seconds) c
         a.zp = ao.params.zero_point[0];
         if (!next_int) {
           // The last conv: depth-to-space on the codes, dequantised as they move.
-          a.f = dequantize_buf(*out, a.scale, a.zp, i + 1 == L ? cfg.scale : 1);
+          a.f = dequantize_buf(*out, ao.fmt, a.scale, a.zp, i + 1 == L ? cfg.scale : 1);
           shuffled = i + 1 == L;
           a.codes = false;
         }

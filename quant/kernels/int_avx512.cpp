@@ -14,19 +14,12 @@
 
 namespace qsr::quant::int_avx512 {
 
-struct V {
+struct V : Tiles16 {
   using I = __m512i;
   using D = __m512i;
   using M = __mmask8;
   using F = __m512;
   static constexpr int W = 16;
-  static constexpr int MR16 = 12;
-  static constexpr int MR8 = 12;
-  static constexpr int MR16B = 12;  // u8 tiles widening every step
-  static constexpr int MR8B = 12;
-  static constexpr int MR16K = 12;
-  static constexpr int MR16N = 12;
-  static constexpr int MR8K = 12;
   static I zero() { return _mm512_setzero_si512(); }
   static I load(const void* p) { return _mm512_loadu_si512(p); }
   static I bcast32(const uint8_t* p) {

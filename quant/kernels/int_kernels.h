@@ -179,6 +179,15 @@ struct IntKernels {
   void (*quantize_rows)(const IntQuantArgs& a, int y0, int y1);
 };
 
+// Pixels per register tile of the 16-lane tables (AVX-512 and its emulation, int_w16.cpp,
+// which must share them): 12 for every tile kind (32 zmm registers).
+struct Tiles16 {
+  static constexpr int MR16 = 12, MR8 = 12;    // int16 path
+  static constexpr int MR16B = 12, MR8B = 12;  // u8 tiles widening every step
+  static constexpr int MR16K = 12, MR8K = 12;  // u8 tiles summing kacc steps in int16
+  static constexpr int MR16N = 12;             // u8 tiles summing the whole window in int16
+};
+
 // The table for an instruction set; qsr::Error when it is not compiled or not runnable.
 const IntKernels& int_kernels(Isa isa);
 // Tests only: int_impl.inc with 16 lanes (the AVX-512 table's shapes and instruction

@@ -18,19 +18,12 @@
 
 namespace qsr::quant::int_w16 {
 
-struct V {
+struct V : Tiles16 {
   struct I { __m256i lo, hi; };  // 16 int32 (or 32 int16, 64 bytes)
   using D = I;                   // 8 int64
   using M = I;                   // a mask of 8 int64 lanes (-1 / 0)
   struct F { __m256 lo, hi; };
   static constexpr int W = 16;
-  static constexpr int MR16 = 12;
-  static constexpr int MR8 = 12;
-  static constexpr int MR16B = 12;  // u8 tiles widening every step
-  static constexpr int MR8B = 12;
-  static constexpr int MR16K = 12;
-  static constexpr int MR16N = 12;
-  static constexpr int MR8K = 12;
 
   template <class Op> static I map(I a, I b, Op op) { return {op(a.lo, b.lo), op(a.hi, b.hi)}; }
   template <class Op> static F fmap(F a, F b, Op op) { return {op(a.lo, b.lo), op(a.hi, b.hi)}; }
