@@ -58,71 +58,97 @@ Tensor run_upscaler(const Upscaler& up, const Tensor& in, int r, double* seconds
   return out;
 }
 
-template <class F>
-EvalImage with_name(const NamedImage& im, F f) {
+}  // namespace
+
+EvalInput prepare_eval_input(const NamedImage& im, EvalProtocol protocol, int r) {
   try {
-    EvalImage e = f();
-    e.name = base_name(im.path);
-    return e;
+    QSR_CHECK(r >= 1, "scale must be at least 1");
+    EvalInput in;
+    in.name = base_name(im.path);
+    in.path = im.path;
+    in.protocol = protocol;
+    in.scale = r;
+    Image bic;
+    if (protocol == EvalProtocol::keras) {
+      const Image rgb = to_rgb(im.image);  // keras load_img: convert("RGB")
+      const int w = rgb.width / r, h = rgb.height / r;
+      QSR_CHECK(w >= 1 && h >= 1, "image smaller than the scale");
+      const Image lr = resize_pillow_bicubic(rgb, w, h);
+      in.ref = resize_pillow_bicubic(rgb, r * w, r * h);
+      bic = resize_pillow_bicubic(lr, r * w, r * h);
+      // upscale_image(): YCbCr of the LR, Y / 255 to the model.
+      const Image ycc = pillow_rgb_to_ycbcr(lr);
+      in.lr = plane_to_tensor(channel_plane(ycc, 0));
+      in.chroma = resize_pillow_bicubic(ycc, r * w, r * h);  // Cb, Cr: Pillow BICUBIC (Y replaced by the model's)
+      in.psnr_bicubic = psnr(bic, in.ref);
+      in.ssim_bicubic = ssim(bic, in.ref);
+    } else {
+      const Image c = crop(im.image, im.image.width - im.image.width % r, im.image.height - im.image.height % r);
+      QSR_CHECK(c.width >= r && c.height >= r, "image smaller than the scale");
+      in.ref = bt601_luma_u8(c);
+      // The same call as the bsds training pipeline (models/dataset.cpp).
+      const Plane lr = imresize_bicubic(channel_plane(in.ref, 0), 1.0 / r);
+      bic = planes_to_image({imresize_bicubic(lr, double(r))});
+      in.lr = plane_to_tensor(lr);
+      in.psnr_bicubic = psnr(bic, in.ref, r);
+      in.ssim_bicubic = ssim(bic, in.ref, r);
+    }
+    return in;
   } catch (const Error& ex) {
     throw Error(im.path + ": " + ex.what());
   }
 }
 
-}  // namespace
+EvalImage score_eval_input(const EvalInput& in, const Upscaler& up) {
+  try {
+    const int r = in.scale;
+    EvalImage e;
+    e.name = in.name;
+    e.psnr_bicubic = in.psnr_bicubic;
+    e.ssim_bicubic = in.ssim_bicubic;
+    const Tensor out = run_upscaler(up, in.lr, r, &e.seconds);
+    const float* o = out.f32();
+    if (in.protocol == EvalProtocol::keras) {
+      Image sr_ycc = in.chroma;
+      for (size_t i = 0, n = size_t(in.ref.width) * size_t(in.ref.height); i < n; ++i) {
+        float v = o[i] * 255.f;                                // out_img_y *= 255.0 (float32)
+        v = std::isnan(v) ? 0.f : std::clamp(v, 0.f, 255.f);  // .clip(0, 255)
+        sr_ycc.data[i * 3] = static_cast<uint8_t>(v);           // np.uint8(): truncation toward zero
+      }
+      const Image sr = pillow_ycbcr_to_rgb(sr_ycc);
+      e.psnr_model = psnr(sr, in.ref);
+      e.ssim_model = ssim(sr, in.ref);
+    } else {
+      Image sr(in.ref.width, in.ref.height, 1);
+      for (size_t i = 0; i < sr.data.size(); ++i) {
+        const double v = std::isnan(o[i]) ? 0.0 : std::clamp(double(o[i]), 0.0, 1.0);
+        sr.data[i] = static_cast<uint8_t>(std::lround(v * 255.0));
+      }
+      e.psnr_model = psnr(sr, in.ref, r);
+      e.ssim_model = ssim(sr, in.ref, r);
+    }
+    return e;
+  } catch (const Error& ex) {
+    throw Error(in.path + ": " + ex.what());
+  }
+}
 
 EvalImage evaluate_keras_image(const NamedImage& im, int r, const Upscaler& up) {
-  return with_name(im, [&] {
-    QSR_CHECK(r >= 1, "scale must be at least 1");
-    const Image rgb = to_rgb(im.image);  // keras load_img: convert("RGB")
-    const int w = rgb.width / r, h = rgb.height / r;
-    QSR_CHECK(w >= 1 && h >= 1, "image smaller than the scale");
-    const Image lr = resize_pillow_bicubic(rgb, w, h);
-    const Image ref = resize_pillow_bicubic(rgb, r * w, r * h);
-    const Image bic = resize_pillow_bicubic(lr, r * w, r * h);
-    // upscale_image(): YCbCr of the LR, Y / 255 to the model.
-    const Image ycc = pillow_rgb_to_ycbcr(lr);
-    EvalImage e;
-    const Tensor out = run_upscaler(up, plane_to_tensor(channel_plane(ycc, 0)), r, &e.seconds);
-    Image sr_ycc = resize_pillow_bicubic(ycc, r * w, r * h);  // Cb, Cr: Pillow BICUBIC (Y replaced below)
-    const float* o = out.f32();
-    for (size_t i = 0, n = size_t(r * w) * size_t(r * h); i < n; ++i) {
-      float v = o[i] * 255.f;                          // out_img_y *= 255.0 (float32)
-      v = std::isnan(v) ? 0.f : std::clamp(v, 0.f, 255.f);  // .clip(0, 255)
-      sr_ycc.data[i * 3] = static_cast<uint8_t>(v);     // np.uint8(): truncation toward zero
-    }
-    const Image sr = pillow_ycbcr_to_rgb(sr_ycc);
-    e.psnr_bicubic = psnr(bic, ref);
-    e.psnr_model = psnr(sr, ref);
-    e.ssim_bicubic = ssim(bic, ref);
-    e.ssim_model = ssim(sr, ref);
-    return e;
-  });
+  return score_eval_input(prepare_eval_input(im, EvalProtocol::keras, r), up);
 }
 
 EvalImage evaluate_y_image(const NamedImage& im, int r, const Upscaler& up) {
-  return with_name(im, [&] {
-    QSR_CHECK(r >= 1, "scale must be at least 1");
-    const Image c = crop(im.image, im.image.width - im.image.width % r, im.image.height - im.image.height % r);
-    QSR_CHECK(c.width >= r && c.height >= r, "image smaller than the scale");
-    const Image hr = bt601_luma_u8(c);
-    // The same call as the bsds training pipeline (models/dataset.cpp).
-    const Plane lr = imresize_bicubic(channel_plane(hr, 0), 1.0 / r);
-    const Image bic = planes_to_image({imresize_bicubic(lr, double(r))});
-    EvalImage e;
-    const Tensor out = run_upscaler(up, plane_to_tensor(lr), r, &e.seconds);
-    Image sr(hr.width, hr.height, 1);
-    const float* o = out.f32();
-    for (size_t i = 0; i < sr.data.size(); ++i) {
-      const double v = std::isnan(o[i]) ? 0.0 : std::clamp(double(o[i]), 0.0, 1.0);
-      sr.data[i] = static_cast<uint8_t>(std::lround(v * 255.0));
-    }
-    e.psnr_bicubic = psnr(bic, hr, r);
-    e.psnr_model = psnr(sr, hr, r);
-    e.ssim_bicubic = ssim(bic, hr, r);
-    e.ssim_model = ssim(sr, hr, r);
-    return e;
-  });
+  return score_eval_input(prepare_eval_input(im, EvalProtocol::y, r), up);
+}
+
+EvalResult evaluate_prepared(const std::vector<EvalInput>& inputs, const Upscaler& up) {
+  QSR_CHECK(!inputs.empty(), "evaluate: no images");
+  EvalResult res;
+  res.protocol = to_string(inputs[0].protocol);
+  res.scale = inputs[0].scale;
+  for (const EvalInput& in : inputs) res.images.push_back(score_eval_input(in, up));
+  res.compute_means();
+  return res;
 }
 
 EvalResult evaluate_images(const std::vector<NamedImage>& images, EvalProtocol protocol, int scale,

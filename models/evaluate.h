@@ -72,6 +72,22 @@ struct EvalOptions {
 EvalImage evaluate_keras_image(const NamedImage& im, int scale, const Upscaler& up);
 EvalImage evaluate_y_image(const NamedImage& im, int scale, const Upscaler& up);
 
+// An image prepared for one protocol, once, so that many models can be scored on it: the
+// model's input, what its output is compared with, and bicubic's scores.
+struct EvalInput {
+  std::string name, path;
+  EvalProtocol protocol = EvalProtocol::y;
+  int scale = 3;
+  Tensor lr;     // [1, h, w, 1] in [0, 1]: the model's input
+  Image ref;     // y: the high-res Y (8 bits); keras: the RGB reference
+  Image chroma;  // keras: the LR's YCbCr resized up (its Y is replaced by the model's)
+  double psnr_bicubic = 0, ssim_bicubic = 0;
+};
+EvalInput prepare_eval_input(const NamedImage& im, EvalProtocol protocol, int scale);
+// Runs the upscaler on the input and scores it (evaluate_*_image = score(prepare(...))).
+EvalImage score_eval_input(const EvalInput& in, const Upscaler& up);
+EvalResult evaluate_prepared(const std::vector<EvalInput>& inputs, const Upscaler& up);
+
 // Images already loaded, all evaluated.
 EvalResult evaluate_images(const std::vector<NamedImage>& images, EvalProtocol protocol, int scale,
                            const Upscaler& up);

@@ -1,5 +1,7 @@
 #include "models/metrics.h"
 
+#include "engine/parallel.h"
+
 #include <cmath>
 #include <limits>
 #include <string>
@@ -62,33 +64,43 @@ double ssim_impl(const std::vector<double>& a, const std::vector<double>& b, int
   for (double& v : g) v /= gs;
   const double c1 = (0.01 * peak) * (0.01 * peak), c2 = (0.03 * peak) * (0.03 * peak);
   const int ow = w - kWin + 1, oh = h - kWin + 1;
-  // Horizontal 'valid' pass of the five maps, then vertical.
+  // Horizontal 'valid' pass of the five maps, then vertical; rows in parallel, each row's sum
+  // kept apart and the rows added in order (the same result with any thread count).
   const size_t n = size_t(ow) * h;
   std::vector<double> hs[5];
   for (auto& v : hs) v.assign(n, 0.0);
-  for (int y = 0; y < h; ++y)
-    for (int x = 0; x < ow; ++x) {
-      double s[5] = {0, 0, 0, 0, 0};
-      for (int k = 0; k < kWin; ++k) {
-        const double p = a[size_t(y) * w + x + k], q = b[size_t(y) * w + x + k];
-        s[0] += g[k] * p;
-        s[1] += g[k] * q;
-        s[2] += g[k] * p * p;
-        s[3] += g[k] * q * q;
-        s[4] += g[k] * p * q;
+  parallel_for(h, [&](int64_t y0, int64_t y1) {
+    for (int64_t y = y0; y < y1; ++y)
+      for (int x = 0; x < ow; ++x) {
+        double s[5] = {0, 0, 0, 0, 0};
+        for (int k = 0; k < kWin; ++k) {
+          const double p = a[size_t(y) * w + x + k], q = b[size_t(y) * w + x + k];
+          s[0] += g[k] * p;
+          s[1] += g[k] * q;
+          s[2] += g[k] * p * p;
+          s[3] += g[k] * q * q;
+          s[4] += g[k] * p * q;
+        }
+        for (int m = 0; m < 5; ++m) hs[m][size_t(y) * ow + x] = s[m];
       }
-      for (int m = 0; m < 5; ++m) hs[m][size_t(y) * ow + x] = s[m];
+  }, int64_t(ow) * kWin * 5);
+  std::vector<double> rows(size_t(oh), 0.0);
+  parallel_for(oh, [&](int64_t y0, int64_t y1) {
+    for (int64_t y = y0; y < y1; ++y) {
+      double row = 0;
+      for (int x = 0; x < ow; ++x) {
+        double s[5] = {0, 0, 0, 0, 0};
+        for (int k = 0; k < kWin; ++k)
+          for (int m = 0; m < 5; ++m) s[m] += g[k] * hs[m][size_t(y + k) * ow + x];
+        const double mu1 = s[0], mu2 = s[1];
+        const double s11 = s[2] - mu1 * mu1, s22 = s[3] - mu2 * mu2, s12 = s[4] - mu1 * mu2;
+        row += ((2 * mu1 * mu2 + c1) * (2 * s12 + c2)) / ((mu1 * mu1 + mu2 * mu2 + c1) * (s11 + s22 + c2));
+      }
+      rows[size_t(y)] = row;
     }
+  }, int64_t(ow) * kWin * 5);
   double total = 0;
-  for (int y = 0; y < oh; ++y)
-    for (int x = 0; x < ow; ++x) {
-      double s[5] = {0, 0, 0, 0, 0};
-      for (int k = 0; k < kWin; ++k)
-        for (int m = 0; m < 5; ++m) s[m] += g[k] * hs[m][size_t(y + k) * ow + x];
-      const double mu1 = s[0], mu2 = s[1];
-      const double s11 = s[2] - mu1 * mu1, s22 = s[3] - mu2 * mu2, s12 = s[4] - mu1 * mu2;
-      total += ((2 * mu1 * mu2 + c1) * (2 * s12 + c2)) / ((mu1 * mu1 + mu2 * mu2 + c1) * (s11 + s22 + c2));
-    }
+  for (double r : rows) total += r;
   return total / (double(ow) * oh);
 }
 

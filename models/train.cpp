@@ -90,7 +90,7 @@ nlohmann::json state_json(const RunState& s, const TrainOptions& o, int64_t iter
           {"best_loss", s.best_loss}, {"best_epoch", s.best_epoch}, {"wait", s.wait},
           {"history", h},           {"seed", std::to_string(o.seed)}, {"lr", o.lr},
           {"epochs", o.epochs},     {"patience", o.patience},   {"iterations", iterations},
-          {"lr_schedule", o.lr_schedule}, {"lr_min", o.lr_min}};
+          {"lr_schedule", o.lr_schedule}, {"lr_min", o.lr_min}, {"monitor", o.monitor}};
 }
 
 // The optimised parameters: the model's, then the extension's.
@@ -123,7 +123,7 @@ void save_last(const std::string& path, Espcn& model, Adam& opt, const RunState&
 void save_best(const std::string& path, Espcn& model, const RunState& s, const TrainOptions& o) {
   nlohmann::json meta = o.meta;
   meta["trained"] = {{"epoch", s.best_epoch}, {"loss", s.best_loss}, {"seed", std::to_string(o.seed)}, {"lr", o.lr},
-                     {"lr_schedule", o.lr_schedule}, {"lr_min", o.lr_min}};
+                     {"lr_schedule", o.lr_schedule}, {"lr_min", o.lr_min}, {"monitor", o.monitor}};
   std::vector<std::pair<std::string, Tensor>> extra;
   add_extension_state(o, meta, extra);
   save_model(path, model, meta, extra);
@@ -159,6 +159,8 @@ RunState load_last(const std::string& path, Espcn& model, Adam& opt, const Train
   const nlohmann::json& st = raw.meta["train_state"];
   QSR_CHECK(st.at("seed").get<std::string>() == std::to_string(o.seed),
             path + ": was trained with --seed " + st.at("seed").get<std::string>() + "; resume with the same seed");
+  const std::string mon = st.value("monitor", std::string("loss"));
+  QSR_CHECK(mon == o.monitor, path + ": picked its best epoch by " + mon + "; resume with the same --monitor");
   const std::string sched = st.value("lr_schedule", std::string("constant"));
   QSR_CHECK(sched == o.lr_schedule, path + ": was trained with --lr-schedule " + sched + "; resume with the same schedule");
   if (sched == "cosine") {
@@ -271,6 +273,7 @@ TrainResult train_espcn(Espcn& model, TrainSource& data, const std::vector<ValIt
   QSR_CHECK(opt.lr_schedule == "constant" || opt.lr_schedule == "cosine",
             "train: unknown learning-rate schedule '" + opt.lr_schedule + "' (constant or cosine)");
   QSR_CHECK(opt.lr_min >= 0 && opt.lr_min <= opt.lr, "train: --lr-min must lie in [0, --lr]");
+  QSR_CHECK(opt.monitor == "loss" || opt.monitor == "val_psnr", "train: unknown --monitor '" + opt.monitor + "' (loss or val_psnr)");
   const int64_t steps = data.steps_per_epoch();
   QSR_CHECK(steps >= 1, "train: the data gives no training batch");
   std::filesystem::create_directories(opt.out_dir);
@@ -351,10 +354,12 @@ TrainResult train_espcn(Espcn& model, TrainSource& data, const std::vector<ValIt
     s.epoch = e;
     s.step = 0;
     s.loss_sum = 0;
-    // Keras EarlyStopping(monitor="loss", patience) and ModelCheckpoint(save_best_only) semantics.
-    bool improved = r.loss < s.best_loss;
+    // Keras EarlyStopping(monitor, patience) and ModelCheckpoint(save_best_only) semantics; the
+    // monitored value is the training loss, or minus the validation PSNR (lower is better).
+    const double score = opt.monitor == "val_psnr" ? -r.val_psnr : r.loss;
+    bool improved = score < s.best_loss;
     if (improved) {
-      s.best_loss = r.loss;
+      s.best_loss = score;
       s.best_epoch = e;
       s.wait = 0;
       save_best(best_path, model, s, opt);
@@ -374,7 +379,7 @@ TrainResult train_espcn(Espcn& model, TrainSource& data, const std::vector<ValIt
       break;
     }
   }
-  // Keep the best-by-loss weights.
+  // Keep the best weights (by the monitored value).
   if (s.best_epoch > 0) {
     Checkpoint raw;
     std::unique_ptr<Espcn> best = load_model(best_path, &raw);

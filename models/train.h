@@ -55,7 +55,10 @@ class TrainExtension {
 
 struct TrainOptions {
   int epochs = 100;
-  int patience = 10;  // epochs without a lower training loss before stopping (0: never stop early)
+  int patience = 10;  // epochs without a better monitored value before stopping (0: never stop early)
+  // What picks the best epoch (kept, best.safetensors) and drives early stopping: "loss" (the
+  // training loss, as Keras) or "val_psnr" (the validation PSNR).
+  std::string monitor = "loss";
   float lr = 1e-3f;
   // "constant" (Keras) or "cosine": per step, lr_min + (lr - lr_min) (1 + cos(pi g / G)) / 2 for
   // global step g of G = epochs * steps_per_epoch (a function of the step alone, so --resume
@@ -78,12 +81,12 @@ struct EpochRecord {
 struct TrainResult {
   std::vector<EpochRecord> history;
   int best_epoch = 0;
-  double best_loss = 0;
+  double best_loss = 0;  // the best monitored value: the loss, or minus the validation PSNR
   std::string stop_reason;  // "completed", "early stopping", "interrupted"
   std::string best_path, last_path;
 };
 
-// Trains `model` in place; at the end it holds the best-by-loss weights.
+// Trains `model` in place; at the end it holds the best epoch's weights (opt.monitor).
 // Throws qsr::Error on a NaN/Inf loss (the last good checkpoint stays on disk).
 TrainResult train_espcn(Espcn& model, TrainSource& data, const std::vector<ValItem>& val, const TrainOptions& opt);
 

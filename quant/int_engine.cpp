@@ -16,11 +16,20 @@
 #include "engine/f32_drivers.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
+#include "quant/fake_quant.h"
 #include "quant/observer.h"
 
 namespace qsr::quant {
 
 namespace {
+
+// quant::fake_quantize (the reference) through the SIMD fake-quant kernels, which are bit for bit
+// the same for the deterministic roundings (quant/fake_quant.h); the reference otherwise.
+Tensor fake_quantize_fast(const Tensor& x, const QFormat& f, const QParams& p) {
+  if (f.rounding != Rounding::half_even && f.rounding != Rounding::half_away) return fake_quantize(x, f, p);
+  NoGradGuard ng;
+  return fake_quant(Var(x), f, p).value();
+}
 std::atomic<int> g_min_requant{0};
 std::atomic<bool> g_allow_u8{true};
 std::atomic<bool> g_allow_pairing{true};
@@ -862,7 +871,7 @@ Tensor IntEngine::forward(const Tensor& x, std::vector<double>* layer_seconds) c
     if (layers[0].path == LayerPath::integer) {
       a = quantize_for(x, a0.fmt, a0.params, layers[0]);
     } else {
-      a.f = fake_quantize(x, a0.fmt, a0.params);
+      a.f = fake_quantize_fast(x, a0.fmt, a0.params);
     }
   }
   for (size_t i = 0; i < L; ++i) {
@@ -990,7 +999,7 @@ Tensor IntEngine::forward(const Tensor& x, std::vector<double>* layer_seconds) c
         if (next_int) {
           a = quantize_for(y, ao.fmt, ao.params, layers[i + 1]);
         } else {
-          y = fake_quantize(y, ao.fmt, ao.params);
+          y = fake_quantize_fast(y, ao.fmt, ao.params);
         }
       }
       a.f = y;

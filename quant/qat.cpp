@@ -258,4 +258,18 @@ QuantModel export_quant_model(Espcn& model, const QatModel& qat) {
   return q;
 }
 
+void QatModel::adopt_grids(const QuantModel& q, const std::string& what) {
+  for (size_t j = 0; j < q.acts.size() && j < acts_.size(); ++j) {
+    FakeQuant* fq = acts_[j].get();
+    const ActQuant& aq = q.acts[j];
+    if (!fq || !aq.on || aq.dynamic || aq.params.size() == 0) continue;
+    QSR_CHECK(fq->format() == aq.fmt, fmt::format("{}: activation a{} is {} there but {} under --qat {}; quantise it with the same mode",
+                                                  what, j, aq.fmt.describe(), fq->format().describe(), opt_.mode));
+  }
+  for (size_t j = 0; j < q.acts.size() && j < acts_.size(); ++j) {
+    const ActQuant& aq = q.acts[j];
+    if (acts_[j] && aq.on && !aq.dynamic && aq.params.size() != 0) acts_[j]->set_params(aq.params);
+  }
+}
+
 }  // namespace qsr::quant

@@ -70,6 +70,10 @@ class QatModel : public EspcnHooks, public TrainExtension {
   // The fake-quant layer of activation j, or null when a_j is not quantised.
   FakeQuant* act(int j) const { return acts_[size_t(j)].get(); }
   std::string describe() const;  // one line
+  // Starts from a post-training quantised model: each activation this plan quantises takes q's
+  // calibrated grid, frozen. qsr::Error, naming `what` (e.g. the file), when q has that
+  // activation on another format; activations q does not quantise statically are left alone.
+  void adopt_grids(const QuantModel& q, const std::string& what);
 
  private:
   void build_acts();

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <limits>
 #include <regex>
+#include <sstream>
 
 #include "engine/autograd.h"
 #include "engine/dtype.h"
@@ -191,12 +192,37 @@ QuantPlan plan_quantization(const QuantRequest& req, int nconvs) {
   plan.layers = req.layers.empty() ? parse_layers("all", L) : req.layers;
   for (int i : plan.layers) QSR_CHECK(i >= 0 && i < L, "quantize: layer index out of range");
 
+  // Mixed precision "wW1.W2...aA0.A1...": conv i's weights at W_i bits, activation tensor a_j at
+  // A_j bits (a0 the input, a_L the output), every conv quantised (int8-like formats: per-channel
+  // symmetric narrow weights unless per tensor, affine activations).
+  std::smatch m;
+  const std::string& md = req.mode;
+  if (std::regex_match(md, m, std::regex("w(\\d+(?:\\.\\d+)+)a(\\d+(?:\\.\\d+)+)"))) {
+    auto bits = [&](const std::string& list, size_t want, const char* what) {
+      std::vector<int> v;
+      std::stringstream ss(list);
+      for (std::string item; std::getline(ss, item, '.');) v.push_back(int(count_of(item, "bits")));
+      QSR_CHECK(v.size() == want, fmt::format("quantize: mode '{}' gives {} {} word lengths; the model has {} ({})", md,
+                                              v.size(), what, want, what == std::string("weight") ? "one per conv" : "a0..aL: the input and each conv's output"));
+      for (int b : v) QSR_CHECK(b >= 2 && b <= 16, fmt::format("quantize: mode '{}' asks for {} bits; word lengths are 2..16", md, b));
+      return v;
+    };
+    const std::vector<int> wb = bits(m[1], size_t(L), "weight"), ab = bits(m[2], size_t(L + 1), "activation");
+    QSR_CHECK(int(plan.layers.size()) == L, "quantize: a mixed-precision mode sets every conv; --layers must be all");
+    for (int i = 0; i < L; ++i) {
+      plan.weights[size_t(i)].kind = WeightKind::integer;
+      plan.weights[size_t(i)].fmt = weight_format(wb[size_t(i)], req.rounding, req.per_channel);
+    }
+    for (int j = 0; j <= L; ++j) {
+      plan.acts[size_t(j)].on = true;
+      plan.acts[size_t(j)].fmt = act_format(ab[size_t(j)], req.rounding, false);
+    }
+    return plan;
+  }
   // The mode: weight storage, weight bits, activation bits (0: float), activation scheme.
   WeightKind wkind = WeightKind::integer;
   int wbits = 0, abits = 0, frac = 0;
   bool act_symmetric = false, dynamic = false, fixed = false;
-  std::smatch m;
-  const std::string& md = req.mode;
   if (md == "float16" || md == "fp16") {
     wkind = WeightKind::f16;
   } else if (md == "bfloat16" || md == "bf16") {
@@ -227,7 +253,8 @@ QuantPlan plan_quantization(const QuantRequest& req, int nconvs) {
     QSR_CHECK(ib >= 1, "quantize: a Qm.n format needs at least the sign bit (m >= 1)");
   } else {
     throw Error("unknown quantisation mode '" + md +
-                "' (float16, bfloat16, dynamic-range, int8, int16x8, wNaM, wN, aM or qM.N with N, M, m+n in 2..16)");
+                "' (float16, bfloat16, dynamic-range, int8, int16x8, wNaM, wN, aM, qM.N with N, M, m+n in 2..16, "
+                "or per tensor wW1.W2...aA0.A1...)");
   }
   for (int b : {wbits, abits})
     QSR_CHECK(b == 0 || (b >= 2 && b <= 16), fmt::format("quantize: mode '{}' asks for {} bits; word lengths are 2..16", md, b));

@@ -54,6 +54,7 @@ struct ActQuant {
 // What `qsr quantize --mode` asks for.
 struct QuantRequest {
   std::string mode = "int8";      // float16 | bfloat16 | dynamic-range | int8 | int16x8 | wNaM | wN | aM | qM.N
+                                  // | wW1.W2...aA0.A1... (mixed precision: per conv, per activation tensor)
   std::vector<int> layers;        // 0-based conv indices to quantise; empty: all
   bool per_channel = true;        // weights: one scale per output channel
   Rounding rounding = Rounding::half_even;

@@ -325,41 +325,61 @@ EOF
     echo "SKIP: integer engine checks (no shipped model at $SHIPPED, or no python3)"
   fi
   # qsr study --quick on a data root made of the fixture images, with the tiny trained model
-  # (3 convs: 14 rows + one sensitivity row per conv).
+  # (3 convs: 14 rows + one sensitivity row per conv + float fine-tuning, QAT int8, QAT w4a4, mixed precision).
   if [ -f "$tmp/run/best.safetensors" ]; then
     mkdir -p "$tmp/sroot/Set5" "$tmp/sroot/BSDS500"
     cp "$tmp/data/"* "$tmp/sroot/Set5/"
     cp "$tmp/data/"* "$tmp/sroot/BSDS500/"
-    run -- study --data "$tmp/sroot" --out "$tmp/study" --from "$tmp/run/best.safetensors" --quick --calib-images 2
-    if [ $rc -eq 0 ] && [ "$(wc -l < "$tmp/study/results.csv")" -eq 18 ] && [ "$(ls "$tmp/study/rows" | wc -l)" -eq 17 ] &&
+    sargs=(--data "$tmp/sroot" --from "$tmp/run/best.safetensors" --quick --calib-images 2 --qat-crop 12 --qat-batch 4)
+    run -- study "${sargs[@]}" --out "$tmp/study"
+    if [ $rc -eq 0 ] && [ "$(wc -l < "$tmp/study/results.csv")" -eq 22 ] && [ "$(ls "$tmp/study/rows" | wc -l)" -eq 21 ] &&
        grep -q "| ptq-int8-all | int8 | all |" "$tmp/study/README.md" && grep -q "| sweep-w4a4 | w4a4 | all |" "$tmp/study/README.md" &&
        grep -q "^## Summary" "$tmp/study/README.md" && grep -q "Sensitivity at 4 bits" "$tmp/study/README.md" &&
+       grep -q "| qat-int8-all | int8 | all |" "$tmp/study/README.md" && grep -q "### QAT against post-training" "$tmp/study/README.md" &&
+       grep -q "Automatic mixed precision within 0.1 dB" "$tmp/study/README.md" && [ -s "$tmp/study/plots/comparison.png" ] &&
        { ! command -v gnuplot >/dev/null || { [ -s "$tmp/study/plots/psnr_vs_bits.png" ] && [ -s "$tmp/study/plots/psnr_vs_time.png" ] &&
-         [ -s "$tmp/study/plots/sensitivity.png" ] && grep -q "plots/psnr_vs_time.png" "$tmp/study/README.md"; }; } &&
-       python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); r={x["id"]: x for x in j["rows"]}; sys.exit(0 if r["float"]["psnr"]["set5"] > 0 and r["ptq-int8-all"]["frame_ms"] > 0 and r["ptq-int8-all"]["weight_bytes"] < r["float"]["weight_bytes"] else 1)' "$tmp/study/results.json"; then
+         [ -s "$tmp/study/plots/sensitivity.png" ] && [ -s "$tmp/study/plots/training_curves.png" ] &&
+         grep -q "plots/psnr_vs_time.png" "$tmp/study/README.md"; }; } &&
+       python3 - "$tmp/study/results.json" <<'EOF'
+import json, re, sys
+j = json.load(open(sys.argv[1]))
+r = {x["id"]: x for x in j["rows"]}
+f, i8, q, m = r["float"], r["ptq-int8-all"], r["qat-int8-all"], r["mixed"]
+ok = (f["psnr"]["set5"] > 0 and i8["frame_ms"] > 0 and i8["weight_bytes"] < f["weight_bytes"] and q["curve"]["epoch"] == [0, 1, 2]
+      and len(q["curve"]["val_psnr"]) == 3 and q["train_s"] > 0 and "error" not in q and "example_ms" in q
+      and re.fullmatch(r"w\d+\.\d+\.\d+a\d+\.\d+\.\d+\.\d+", m["mode"]) is not None
+      and f["psnr"]["set5"] - m["psnr"]["set5"] <= 0.1 and m["evaluations"] > 0)
+sys.exit(0 if ok else 1)
+EOF
+    then
       pass "qsr study --quick writes a row per comparison and the report"
     else
-      fail "qsr study --quick writes 17 rows, README.md, results.csv and results.json"
+      fail "qsr study --quick writes 21 rows (QAT with curves, mixed precision within 0.1 dB), README.md, plots, the comparison, results.csv and results.json"
     fi
     before=$(stat -c %Y "$tmp/study/rows/ptq-int8-all.json")
     rm "$tmp/study/rows/sweep-a8.json"
     sleep 1
-    run -- study --data "$tmp/sroot" --out "$tmp/study" --from "$tmp/run/best.safetensors" --quick --calib-images 2
-    if [ $rc -eq 0 ] && grep -q "16 rows already" <<<"$err" && [ -f "$tmp/study/rows/sweep-a8.json" ] &&
+    run -- study "${sargs[@]}" --out "$tmp/study"
+    if [ $rc -eq 0 ] && grep -q "20 rows already" <<<"$err" && [ -f "$tmp/study/rows/sweep-a8.json" ] &&
        [ "$(stat -c %Y "$tmp/study/rows/ptq-int8-all.json")" = "$before" ]; then
       pass "qsr study resumes: rows already done are kept, a missing one is run"
     else
-      fail "qsr study rerun keeps the 16 rows done and runs the missing one"
+      fail "qsr study rerun keeps the 20 rows done and runs the missing one"
     fi
-    sargs=(--data "$tmp/sroot" --from "$tmp/run/best.safetensors" --quick --calib-images 2)
     run -- study "${sargs[@]}" --out "$tmp/sh1" --shard 1/2 && run -- study "${sargs[@]}" --out "$tmp/sh2" --shard 2/2
     n1=$(ls "$tmp/sh1/rows" | wc -l); n2=$(ls "$tmp/sh2/rows" | wc -l)
     run -- study merge "$tmp/sh1" "$tmp/sh2"
-    if [ $rc -eq 0 ] && [ "$n1" -eq 9 ] && [ "$n2" -eq 8 ] &&
+    if [ $rc -eq 0 ] && [ "$n1" -eq 11 ] && [ "$n2" -eq 10 ] && [ -s "$tmp/sh1/plots/comparison.png" ] &&
        diff <(cut -d, -f1-7 "$tmp/sh1/results.csv") <(cut -d, -f1-7 "$tmp/study/results.csv") >/dev/null; then
       pass "qsr study --shard 1/2 and 2/2, merged, give the single run's rows"
     else
-      fail "qsr study shards (9 + 8 rows) merged equal the single run"
+      fail "qsr study shards (11 + 10 rows) merged equal the single run"
+    fi
+    run -- study "${sargs[@]}" --out "$tmp/study3" --qat-layers all,14
+    if [ $rc -ne 0 ] && grep -q "'14' is not a layer set" <<<"$err" && [ "$(nonempty_lines "$err")" -eq 1 ]; then
+      pass "qsr study --qat-layers naming a conv the model lacks fails with one line"
+    else
+      fail "qsr study --qat-layers all,14 on a 3-conv model exits non-zero with one line"
     fi
     run -- study "${sargs[@]}" --out "$tmp/study" --weight-rounding gptq
     if [ $rc -ne 0 ] && grep -q "other settings" <<<"$err"; then

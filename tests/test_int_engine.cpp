@@ -179,6 +179,9 @@ TEST_CASE("int engine: bit-exact for fixed point, layer subsets and float layers
   check_exact(quantised(*m, "a8"), qsr_test::base_seed() + 204, "a8 (float weights, quantised activations)");
   check_exact(quantised(*m, "w6"), qsr_test::base_seed() + 205, "w6 (weights only)");
   check_exact(quantised(*m, "bfloat16"), qsr_test::base_seed() + 206, "bfloat16");
+  // Mixed precision: each conv requantises between its own input and output word lengths.
+  check_exact(quantised(*m, "w6.3.8a8.5.12.7"), qsr_test::base_seed() + 207, "mixed w6.3.8a8.5.12.7");
+  check_exact(quantised(*m, "w2.16.4a16.3.8.2", false), qsr_test::base_seed() + 208, "mixed w2.16.4a16.3.8.2 per tensor");
 }
 
 TEST_CASE("int engine: lowering proves the accumulator width and goes to int64 only when needed", "[int]") {

@@ -146,6 +146,24 @@ TEST_CASE("quant model: modes set the formats TFLite names", "[quant]") {
   CHECK(qf.weights[0].fmt.scheme == Scheme::fixed_point);
   CHECK(qf.weights[0].params.scale[0] == 1.f / 32);
 
+  // Mixed precision: a word length per conv's weights and per activation tensor a0..aL.
+  r.mode = "w6.3.8a8.5.12.7";
+  QuantModel qm(*m, r);
+  for (int i = 0; i < 3; ++i) CHECK(qm.weights[size_t(i)].fmt.bits == std::vector<int>{6, 3, 8}[size_t(i)]);
+  for (int j = 0; j < 4; ++j) CHECK((qm.acts[size_t(j)].on && qm.acts[size_t(j)].fmt.bits == std::vector<int>{8, 5, 12, 7}[size_t(j)]));
+  CHECK(qm.weights[1].fmt.per_channel);
+  CHECK(qm.acts[2].fmt.scheme == Scheme::affine);
+  r.mode = "w6.3a8.5.12.7";
+  CHECK_THROWS_WITH(QuantModel(*m, r), Catch::Contains("gives 2 weight word lengths; the model has 3"));
+  r.mode = "w6.3.8a8.5.12";
+  CHECK_THROWS_WITH(QuantModel(*m, r), Catch::Contains("gives 3 activation word lengths; the model has 4"));
+  r.mode = "w6.3.8a8.5.17.7";
+  CHECK_THROWS_WITH(QuantModel(*m, r), Catch::Contains("2..16"));
+  r.mode = "w6.3.8a8.5.12.7";
+  r.layers = {1};
+  CHECK_THROWS_WITH(QuantModel(*m, r), Catch::Contains("--layers must be all"));
+  r.layers = {};
+
   r.mode = "w1a8";
   CHECK_THROWS_WITH(QuantModel(*m, r), Catch::Contains("2..16"));
   r.mode = "int7";

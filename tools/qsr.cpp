@@ -185,27 +185,9 @@ std::vector<int> parse_int_list(const std::string& s, const char* what) {
   return v;
 }
 
-// Adapts the dataset's batch sampler to the trainer: a fresh permutation per
-// epoch, drawn from the epoch's generator.
-class SamplerSource : public TrainSource {
- public:
-  SamplerSource(const Dataset& ds, int batch, int steps) : ds_(ds), batch_(batch), sampler_(ds, batch, steps) {}
-  int64_t steps_per_epoch() const override { return sampler_.steps_per_epoch(); }
-  void start_epoch(Rng&) override { sampler_ = BatchSampler(ds_, batch_, sampler_.steps_per_epoch()); }
-  TrainBatch next_batch(Rng& rng) override {
-    Batch b = sampler_.next(rng);
-    return {b.x, b.y};
-  }
-
- private:
-  const Dataset& ds_;
-  int batch_;
-  BatchSampler sampler_;
-};
-
 struct TrainArgs {
   std::string data, protocol = "bsds", out, features = "64,64,32", kernels = "5,3,3,3", activation = "relu",
-                    downscale = "bicubic", lr_schedule = "constant";
+                    downscale = "bicubic", lr_schedule = "constant", monitor = "loss";
   int scale = 3, epochs = 100, batch = 8, steps = 0, patience = 10, crop = 300;
   float lr = 1e-3f, lr_min = 0.f;
   uint64_t seed = 1337;
@@ -255,17 +237,7 @@ int cmd_train(const TrainArgs& a, const std::string& command_line) {
                           "matching --scale/--features/--kernels/--activation",
                           a.from, from->config().describe(), cfg.describe()));
   }
-  if (from_quant && !a.qat.empty()) {  // its activation grids must be the ones --qat trains
-    const quant::QatModel check(cfg, qo);
-    for (size_t j = 0; j < from_quant->acts.size(); ++j) {
-      const quant::FakeQuant* fq = check.act(int(j));
-      const quant::ActQuant& aq = from_quant->acts[j];
-      if (!fq || !aq.on || aq.dynamic || aq.params.size() == 0) continue;
-      QSR_CHECK(fq->format() == aq.fmt,
-                fmt::format("--from {}: activation a{} is {} there but {} under --qat {}; quantise it with the same mode",
-                            a.from, j, aq.fmt.describe(), fq->format().describe(), qo.mode));
-    }
-  }
+  if (from_quant && !a.qat.empty()) quant::QatModel(cfg, qo).adopt_grids(*from_quant, "--from " + a.from);  // checked before the data is read
   DatasetOptions dopt;
   dopt.protocol = parse_dataset_protocol(a.protocol);
   dopt.scale = a.scale;
@@ -278,11 +250,7 @@ int cmd_train(const TrainArgs& a, const std::string& command_line) {
   Dataset ds = load_dataset(a.data, dopt);
   if (!ds.warning.empty()) fmt::print(stderr, "warning: {}\n", ds.warning);
   if (!a.quiet) fmt::print(stderr, "{} (decoded in {:.1f}s)\n", ds.describe(), ds.load_seconds);
-  std::vector<ValItem> val;
-  for (auto& smp : ds.validation_samples()) {
-    Shape xs = smp.x.shape(), ys = smp.y.shape();
-    val.push_back({smp.x.reshape({1, xs[0], xs[1], xs[2]}), smp.y.reshape({1, ys[0], ys[1], ys[2]})});
-  }
+  const std::vector<ValItem> val = cli::validation_items(ds);
   Espcn model(cfg);
   model.init_orthogonal(a.seed);
   if (from) {  // fine-tune: start from its weights
@@ -290,7 +258,7 @@ int cmd_train(const TrainArgs& a, const std::string& command_line) {
     auto srcp = from->named_parameters();
     for (size_t i = 0; i < dst.size(); ++i) dst[i].second.value() = srcp[i].second.value().clone();
   }
-  SamplerSource src(ds, a.batch, a.steps);
+  cli::SamplerSource src(ds, a.batch, a.steps);
   std::shared_ptr<quant::QatModel> qat;
   if (!a.qat.empty()) {
     // Default freeze point: half of the run's training steps; a resumed run keeps its own.
@@ -303,18 +271,12 @@ int cmd_train(const TrainArgs& a, const std::string& command_line) {
     }
     qat = std::make_shared<quant::QatModel>(cfg, qo);
     model.hooks = qat;
-    if (from_quant) {  // its calibrated activation grids, frozen (a resumed run then loads its own state)
-      for (size_t j = 0; j < from_quant->acts.size(); ++j) {
-        quant::FakeQuant* fq = qat->act(int(j));
-        const quant::ActQuant& aq = from_quant->acts[j];
-        if (!fq || !aq.on || aq.dynamic || aq.params.size() == 0) continue;
-        fq->set_params(aq.params);  // same format: checked before the data was read
-      }
-    }
+    if (from_quant) qat->adopt_grids(*from_quant, "--from " + a.from);  // its calibrated grids, frozen (a resumed run then loads its own state)
   }
   TrainOptions o;
   o.epochs = a.epochs;
   o.patience = a.patience;
+  o.monitor = a.monitor;
   o.lr = a.lr;
   o.lr_schedule = a.lr_schedule;
   o.lr_min = a.lr_min;
@@ -535,7 +497,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"constant", "cosine"}));
   train->add_option("--lr-min", ta.lr_min, "final learning rate of the cosine schedule")->check(CLI::NonNegativeNumber);
   train->add_option("--seed", ta.seed, "seed: same seed and thread count give the same run");
-  train->add_option("--patience", ta.patience, "early stopping: epochs without a lower training loss (0: off)")->check(CLI::NonNegativeNumber);
+  train->add_option("--patience", ta.patience, "early stopping: epochs without a better --monitor value (0: off)")->check(CLI::NonNegativeNumber);
+  train->add_option("--monitor", ta.monitor, "what picks the best epoch and drives early stopping: loss (training loss, as Keras; default) or val_psnr")
+      ->check(CLI::IsMember({"loss", "val_psnr"}));
   train->add_option("--crop", ta.crop, "high-res training size (crop or resize target)")->check(CLI::PositiveNumber);
   train->add_flag("--whole-image", ta.whole_image, "bsds: resize whole images instead of random crops");
   train->add_flag("--flips", ta.flips, "bsds: random horizontal and vertical flips");
@@ -616,7 +580,7 @@ int main(int argc, char** argv) {
   quantize->add_option("--mode", qa.req.mode,
                        "float16 | bfloat16 | dynamic-range (int8 weights, float activations) | int8 (full integer) | "
                        "int16x8 (int16 activations, int8 weights) | wNaM (N-bit weights, M-bit activations) | wN "
-                       "(weights only) | aM (activations only) | qM.N (fixed point, M integer bits with sign, N fraction bits)")
+                       "(weights only) | aM (activations only) | qM.N (fixed point, M integer bits with sign, N fraction bits) | wW1.W2...aA0.A1... (mixed precision: conv i's weights at Wi bits, activation tensor j -- a0 the input, then each conv's output -- at Aj bits, e.g. w8.6.6.8a8.8.6.8.8)")
       ->required();
   quantize->add_option("--layers", qa.layers, "convs to quantise: all, or a list like conv1,conv3 or 2,4 (the others stay float)");
   quantize->add_option("--calib", qa.calib, "calibration images: a folder (a BSDS500 root uses images/train); default: the model's training data");
@@ -635,8 +599,9 @@ int main(int argc, char** argv) {
   cli::StudyArgs sa;
   auto* study = app.add_subcommand(
       "study",
-      "the comparison, measured: float, post-training dynamic-range / float16 / int8 / int16x8 of the whole model and "
-      "of every layer subset, and the word-length sweep; PSNR/SSIM, frame time, weight bytes; resumable");
+      "the comparison, measured: float, post-training dynamic-range / float16 / int8 / int16x8 and QAT of the whole model "
+      "and of every layer subset, word-length sweeps, fixed point, per-layer sensitivity, automatic mixed precision; "
+      "PSNR/SSIM, frame time, weight bytes, training curves, a visual comparison; resumable, shardable (docs/STUDY.md)");
   study->add_option("--data", sa.data, "a folder holding Set5/, Set14/ and BSDS500/ (as ../shared/data)");
   study->add_option("--out", sa.out, "output folder: rows/<id>.json (one per row, kept between runs), study.json, README.md, results.csv, results.json");
   study->add_option("--budget", sa.budget_db, "the summary's PSNR budget: the fastest row and the shortest word length within this many dB of float on Set5 (default 0.1)")
@@ -646,9 +611,26 @@ int main(int argc, char** argv) {
   auto* merge = study->add_subcommand("merge", "join shards: copy the rows of the other study folders into the first and write its report");
   merge->add_option("dirs", merge_dirs, "study folders (same settings); the first receives the rows")->required();
   study->add_option("--from", sa.from, "the float model (default: the shipped x3 model)");
-  study->add_flag("--quick", sa.quick, "seconds to minutes: the whole model only, bits 4 and 8, one fixed-point format, sensitivity at 4 bits, Set5 only, 100x100 frames");
+  study->add_flag("--quick", sa.quick, "a few minutes: the whole model only, bits 4 and 8, one fixed-point format, sensitivity at 4 bits, short QAT, Set5 only, 100x100 frames");
   study->add_option("--calib-images", sa.calib_images, "BSDS500 training images to calibrate on (default 8)")->check(CLI::PositiveNumber);
   study->add_option("--weight-rounding", sa.weight_rounding, "nearest (default) or gptq")->check(CLI::IsMember({"nearest", "gptq"}));
+  study->add_flag("--no-qat", [&](int64_t) { sa.qat = false; }, "no training rows (float fine-tuning, QAT)");
+  study->add_option("--qat-mode", sa.qat_mode, "the QAT rows' mode, as qsr train --qat (default int8, i.e. W8A8)");
+  study->add_option("--qat-layers", sa.qat_layers,
+                    "QAT layer sets, comma-separated, each all or conv numbers like 23 (default: all and every non-empty subset; --quick: all)");
+  study->add_option("--qat-bits", sa.qat_bits, "the QAT word-length sweep: wNaN of the whole model for these N (default 3,4,5,6; --quick: 4), or none");
+  study->add_option("--qat-epochs", sa.qat_epochs, "QAT (and float fine-tuning) epochs per row (default 4; --quick: 2)")->check(CLI::PositiveNumber);
+  study->add_option("--qat-steps", sa.qat_steps, "steps per epoch (default 25; --quick: 10)")->check(CLI::PositiveNumber);
+  study->add_option("--qat-batch", sa.qat_batch, "batch size (default 32)")->check(CLI::PositiveNumber);
+  study->add_option("--qat-crop", sa.qat_crop, "high-res training crop side, a multiple of the scale (default 144)")->check(CLI::PositiveNumber);
+  study->add_option("--qat-lr", sa.qat_lr, "Adam learning rate of the layer-set rows, cosine decay to 1/100 (default 1e-4)")->check(CLI::PositiveNumber);
+  study->add_option("--qat-sweep-lr", sa.qat_sweep_lr, "the same for the word-length sweep's rows (default 3e-4)")->check(CLI::PositiveNumber);
+  study->add_flag("--qat-learn-scale", sa.qat_learn_scale, "learn the activation scales (LSQ) in QAT");
+  study->add_flag("--no-mixed", [&](int64_t) { sa.mixed = false; }, "no automatic mixed-precision row");
+  study->add_option("--train-float", sa.train_float,
+                    "train the float baseline first, by the Keras example's recipe for this many epochs (100 is the example's; "
+                    "about 7 s per epoch on 2 cores), instead of using --from")
+      ->check(CLI::PositiveNumber);
 
   try {
     app.parse(argc, argv);
