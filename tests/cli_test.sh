@@ -375,6 +375,15 @@ EOF
     else
       fail "qsr study shards (11 + 10 rows) merged equal the single run"
     fi
+    # --train-float: the float baseline trained first (Keras recipe, here 1 epoch), then the rows on it.
+    run -- study "${sargs[@]}" --out "$tmp/study_tf" --train-float 1 --no-qat --no-mixed
+    if [ $rc -eq 0 ] && [ -f "$tmp/study_tf/train/float-baseline/done.json" ] && [ -f "$tmp/study_tf/train/float-baseline/best.safetensors" ] &&
+       grep -q "float-baseline/best.safetensors" "$tmp/study_tf/study.json" && [ "$(ls "$tmp/study_tf/rows" | wc -l)" -eq 17 ] &&
+       ! ls "$tmp/study_tf/rows" | grep -q -e qat -e mixed; then
+      pass "qsr study --train-float trains the float baseline, then runs the rows on it (--no-qat, --no-mixed)"
+    else
+      fail "qsr study --train-float 1 --no-qat --no-mixed writes train/float-baseline/ and 17 rows on that model"
+    fi
     run -- study "${sargs[@]}" --out "$tmp/study3" --qat-layers all,14
     if [ $rc -ne 0 ] && grep -q "'14' is not a layer set" <<<"$err" && [ "$(nonempty_lines "$err")" -eq 1 ]; then
       pass "qsr study --qat-layers naming a conv the model lacks fails with one line"

@@ -161,6 +161,37 @@ TEST_CASE("train: early stopping on the training loss", "[train]") {
   fs::remove_all(o.out_dir);
 }
 
+TEST_CASE("train: --monitor val_psnr keeps the epoch with the best validation PSNR", "[train]") {
+  Espcn m(tiny());
+  m.init_orthogonal(3);
+  SyntheticSource src;
+  TrainOptions o;
+  o.epochs = 5;
+  o.lr = 3e-2f;  // large steps: the validation PSNR moves both ways
+  o.patience = 0;
+  o.monitor = "val_psnr";
+  o.out_dir = fresh_dir("monitor").string();
+  o.progress = false;
+  TrainResult r = train_espcn(m, src, val_set(), o);
+  REQUIRE(r.history.size() == 5);
+  size_t best = 0;
+  for (size_t i = 1; i < r.history.size(); ++i)
+    if (r.history[i].val_psnr > r.history[best].val_psnr) best = i;
+  CHECK(r.best_epoch == int(best) + 1);
+  CHECK(r.best_loss == -r.history[best].val_psnr);
+  CHECK(weights(*load_model(r.best_path)) == weights(m));
+  CHECK(validate(m, val_set()).second == Approx(r.history[best].val_psnr).epsilon(1e-9));
+  // Resuming under the other monitor is refused; an unknown monitor is an error.
+  o.monitor = "loss";
+  o.resume = true;
+  o.epochs = 6;
+  CHECK_THROWS_WITH(train_espcn(m, src, val_set(), o), Catch::Contains("resume with the same --monitor"));
+  o.monitor = "psnr";
+  o.resume = false;
+  CHECK_THROWS_WITH(train_espcn(m, src, val_set(), o), Catch::Contains("unknown --monitor 'psnr'"));
+  fs::remove_all(o.out_dir);
+}
+
 TEST_CASE("train: a NaN loss stops with a clear error and keeps the last good checkpoint", "[train]") {
   Espcn m(tiny());
   m.init_orthogonal(2);

@@ -1,4 +1,4 @@
-// `qsr study`: the post-training part of the comparison the project reproduces (study.h).
+// `qsr study`: the comparison the project reproduces, as one command (study.h, docs/STUDY.md).
 #include "tools/study.h"
 
 #include <fmt/format.h>
@@ -186,7 +186,7 @@ void measure(const Network& net, Ctx& c, json& j) {
     j["psnr_bicubic"][s.name] = r.mean_psnr_bicubic;
     j["images"][s.name] = r.images.size();
   }
-  const int runs = c.a.quick ? 3 : 5;
+  const int runs = c.a.quick ? 3 : 9;
   Rng r(7);
   Tensor x({1, c.fh, c.fw, net.cfg.channels});
   for (int64_t i = 0; i < x.numel(); ++i) x.f32()[i] = r.uniform(0.f, 1.f);
@@ -431,7 +431,7 @@ std::vector<std::string> draw_plots(const std::string& out, const std::vector<js
   // Data files: sweep.dat (bits, wNaN, wN, aN, per-tensor wNaN, QAT wNaN), ptq.dat (ms, psnr, id), front.dat,
   // sens.dat (k, b, drop), curve_<id>.dat (epoch, loss, validation PSNR).
   std::map<int, std::array<double, 5>> sweep;
-  std::vector<std::string> curves;
+  std::vector<std::pair<std::string, std::string>> curves;  // id, kind
   double base = NAN;
   std::vector<std::tuple<double, double, std::string>> pts;
   std::vector<std::tuple<int, int, double>> sens;
@@ -459,7 +459,7 @@ std::vector<std::string> draw_plots(const std::string& out, const std::vector<js
         d += fmt::format("{} {} {:.4f}\n", cv["epoch"][i].get<int>(), cv["loss"][i].is_null() ? std::string("NaN") : fmt::format("{:.6g}", cv["loss"][i].get<double>()),
                          cv["val_psnr"][i].get<double>());
       write_file_atomic((dir / ("curve_" + id + ".dat")).string(), d);
-      curves.push_back(id);
+      curves.push_back({id, kind});
     }
     if (kind == "sensitivity" && wa) sens.emplace_back(std::stoi(r.value("layers", "0")), w, psnr(r));
   }
@@ -515,20 +515,26 @@ std::vector<std::string> draw_plots(const std::string& out, const std::vector<js
                        "set logscale cb\nset view map\nset xtics 1\nplot '" + (dir / "sens.dat").string() +
                        "' u 1:2:3 w image notitle, '' u 1:2:(sprintf('%.2f', $3)) w labels notitle\n");
   }
-  if (!curves.empty()) {
-    // Training curves: the float fine-tuning and every QAT run (its loss and validation PSNR per epoch).
+  // Training curves (loss and validation PSNR per epoch): the float fine-tuning with the QAT runs
+  // of the layer sets, and the QAT word-length sweep apart (its PSNRs lie far below).
+  auto curve_plot = [&](const std::string& name, const std::vector<std::string>& ids, const std::string& title) {
+    if (ids.empty()) return;
     std::string loss = "plot ", vp = "plot ";
-    for (size_t i = 0; i < curves.size(); ++i) {
-      const std::string f = (dir / ("curve_" + curves[i] + ".dat")).string();
-      const std::string style = curves[i] == "finetune-float" ? "w lp lw 3 lc rgb 'black'" : "w lp";
-      loss += fmt::format("{}'{}' u 1:2 {} t '{}'", i ? ", " : "", f, style, curves[i]);
-      vp += fmt::format("{}'{}' u 1:3 {} t '{}'", i ? ", " : "", f, style, curves[i]);
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const std::string f = (dir / ("curve_" + ids[i] + ".dat")).string();
+      const std::string style = ids[i] == "finetune-float" ? "w lp lw 3 lc rgb 'black'" : "w lp";
+      loss += fmt::format("{}'{}' u 1:2 {} t '{}'", i ? ", " : "", f, style, ids[i]);
+      vp += fmt::format("{}'{}' u 1:3 {} t '{}'", i ? ", " : "", f, style, ids[i]);
     }
-    run("training_curves", "set terminal pngcairo size 1400,600 noenhanced\nset output '" + (dir / "training_curves.png").string() +
-                               ".tmp'\nset multiplot layout 1,2\nset xlabel 'epoch'\nset key outside right font ',8'\n"
-                               "set ylabel 'training loss (MSE)'\nset logscale y\n" + loss + "\nunset logscale y\n"
-                               "set ylabel 'validation PSNR (dB, fake-quantised)'\n" + vp + "\nunset multiplot\n");
-  }
+    run(name, "set terminal pngcairo size 1400,600 noenhanced\nset output '" + (dir / (name + ".png")).string() +
+                  ".tmp'\nset multiplot layout 1,2 title '" + title + "'\nset xlabel 'epoch'\nset xtics 1\nset key outside right font ',8'\n"
+                  "set ylabel 'training loss (MSE)'\nset logscale y\n" + loss + "\nunset logscale y\n"
+                  "set ylabel 'BSDS500 val PSNR (dB; QAT: fake-quantised)'\n" + vp + "\nunset multiplot\n");
+  };
+  std::vector<std::string> layer_runs, sweep_runs;
+  for (const auto& [id, kind] : curves) (kind == "qat-sweep" ? sweep_runs : layer_runs).push_back(id);
+  curve_plot("training_curves", layer_runs, "float fine-tuning and QAT of the layer sets (epoch 0: the start)");
+  curve_plot("qat_sweep_curves", sweep_runs, "QAT of the whole model at N bits (epoch 0: post-training quantisation)");
   return made;
 }
 
@@ -728,6 +734,26 @@ int write_report(const std::string& out, Ctx* c) {
       if (fastest_ok)
         md << "* Fastest " << what << " within " << budget << " dB of float: " << desc(fastest_ok)
            << (trained ? ". This is the report's answer to which layers to quantise for the best time/accuracy balance.\n" : ".\n");
+    }
+    // The contenders: every row within the budget, fastest first (frame times are medians on the
+    // machine as it was while the row ran: a few per cent apart is a tie).
+    std::vector<const json*> within;
+    for (const auto& r : results) {
+      const std::string k = r.value("kind", "");
+      if (ok(r) && r.contains("frame_ms") && (k == "ptq" || k == "qat" || k == "mixed") && bp - p5(r) <= budget) within.push_back(&r);
+    }
+    std::sort(within.begin(), within.end(), [](const json* x, const json* y) { return (*x)["frame_ms"] < (*y)["frame_ms"]; });
+    if (!within.empty()) {
+      md << "\nThe fastest rows within " << budget << " dB of float (of " << within.size()
+         << "; frame times are medians of single runs on a shared machine, so rows a few per cent apart are ties):\n\n"
+            "| row | mode | convs | Set5 drop | frame ms | x float | packed bytes |\n|---|---|---|---:|---:|---:|---:|\n";
+      for (size_t i = 0; i < std::min<size_t>(within.size(), 8); ++i) {
+        const json& r = *within[i];
+        md << fmt::format("| `{}` | {} | {} | {:.4f} | {:.1f} | {:.2f} | {} |\n", r["id"].get<std::string>(), r["mode"].get<std::string>(),
+                          r["layers"].get<std::string>(), bp - p5(r), r["frame_ms"].get<double>(), bms / r["frame_ms"].get<double>(),
+                          r.value("weight_packed_bytes", int64_t(0)));
+      }
+      md << "\n";
     }
     int lowest = 0;
     for (const auto& r : results) {
@@ -1012,15 +1038,15 @@ int cmd_study(const StudyArgs& a) {
   } else {
     prepare_for_comparison(c, set5);
   }
-  // The ETA weighs rows by their rough cost: a post-training row 1, a training row its steps x
-  // batch x crop^2 against 20 steps of 32 x 144^2 (about as long as an evaluation), the mixed
-  // precision 40.
+  // The ETA weighs rows by their rough cost (measured on 2 cores): a post-training row 1, a
+  // training row 1 + its steps x batch x crop^2 against 90 steps of 32 x 144^2, the mixed
+  // precision 5.
   auto weight = [&](const Row& row) {
-    if (row.kind == "mixed") return 40.0;
+    if (row.kind == "mixed") return 5.0;
     if (row.kind != "qat" && row.kind != "qat-sweep" && row.kind != "finetune") return 1.0;
     const json& q = c.manifest["qat"];
     return 1.0 + q["epochs"].get<double>() * q["steps"].get<double>() * q["batch"].get<double>() * std::pow(q["crop"].get<double>(), 2) /
-                     (20.0 * 32 * 144 * 144);
+                     (90.0 * 32 * 144 * 144);
   };
   double total_w = 0, done_w = 0;
   for (size_t i : mine) total_w += weight(rows[i]);
