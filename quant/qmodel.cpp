@@ -42,11 +42,15 @@ WeightKind parse_weight_kind(const std::string& s) {
   throw Error("unknown weight storage '" + s + "'");
 }
 
+}  // namespace
+
 json format_json(const QFormat& f) {
   return {{"bits", f.bits},       {"signed", f.is_signed},           {"scheme", scheme_name(f.scheme)},
           {"narrow", f.narrow},   {"per_channel", f.per_channel},    {"rounding", rounding_name(f.rounding)},
           {"frac_bits", f.frac_bits}};
 }
+
+namespace {
 
 QFormat format_from_json(const json& j) {
   QFormat f;

@@ -62,6 +62,10 @@ struct QuantRequest {
   float observer_option = NAN;      // e.g. the percentile
 };
 
+// A format as JSON (the checkpoint's and the C export sidecar's): bits, signed, scheme, narrow,
+// per_channel, rounding, frac_bits.
+nlohmann::json format_json(const QFormat& f);
+
 // Parses a layer list "conv1,conv3" or "1,3" (1-based) into 0-based indices; "all" or "" is every conv.
 std::vector<int> parse_layers(const std::string& s, int nconvs);
 

@@ -8,7 +8,8 @@ set -euo pipefail
 
 pkgs=(build-essential cmake ccache pkg-config
       libeigen3-dev libxsimd-dev catch2 liblodepng-dev libturbojpeg0-dev
-      libcli11-dev libfmt-dev nlohmann-json3-dev libbenchmark-dev gnuplot-nox)
+      libcli11-dev libfmt-dev nlohmann-json3-dev libbenchmark-dev gnuplot-nox
+      gcc-multilib)  # gcc-multilib: the C export test compiles with -m32 too
 if [[ "${1:-}" == "--peers" ]]; then
   pkgs+=(libdnnl-dev libxnnpack-dev libpthreadpool-dev python3-torch python3-numpy)
 elif [[ -n "${1:-}" ]]; then

@@ -321,6 +321,39 @@ EOF
         fail "qsr eval --json of a $m model gives exactly the --simulate PSNR and SSIM"
       fi
     done
+    # qsr export --format c: the export compiles as plain C99 (warnings are errors; also -m32 where the
+    # compiler has it) and its forward gives exactly the integer engine's codes on the golden vectors.
+    if command -v cc >/dev/null; then
+      m32=""
+      echo 'int main(void) { return 0; }' | cc -m32 -x c - -o "$tmp/m32" 2>/dev/null && m32="-m32"
+      run -- quantize --model "$SHIPPED" --mode int16x8 --weight-rounding nearest --calib "$tmp/data" --calib-images 2 --out "$tmp/x3_int16x8.safetensors"
+      for m in int8 int16x8 w4a4; do
+        run -- export --format c --model "$tmp/x3_$m.safetensors" --out "$tmp/cx_$m" --golden 19x13
+        ok=0
+        [ $rc -eq 0 ] && grep -q "bytes of arena for 640-pixel-wide rows" <<<"$out" && grep -q "flash:" <<<"$out" &&
+          json_check "$tmp/cx_$m/espcn.json" 'len(j["convs"]) == 4 and all(c["accumulator_bits"] <= 32 for c in j["convs"]) and len(j["tensors"]) == 5 and j["arena_bytes"] > 0' || ok=1
+        for flags in "" $m32; do
+          if ! cc -std=c99 -pedantic -Wall -Wextra -Werror -O2 $flags "$tmp/cx_$m/espcn.c" "$tmp/cx_$m/espcn_check.c" -o "$tmp/cx_$m/check$flags" ||
+             ! "$tmp/cx_$m/check$flags" | grep -q -E "espcn: 0 of [0-9]+ output codes differ"; then
+            ok=1
+          fi
+        done
+        ! grep -q -E "float|double|malloc|#include <(stdlib|string|math|stdio)" "$tmp/cx_$m/espcn.c" "$tmp/cx_$m/espcn.h" || ok=1
+        if [ $ok -eq 0 ]; then
+          pass "qsr export --format c ($m): C99 -Werror${m32:+ and $m32}, bit-exact with the engine on the golden vectors, integer only"
+        else
+          fail "qsr export --format c of the $m model compiles with cc -std=c99 -Wall -Wextra -Werror${m32:+ ($m32 too)} and its check prints 0 differing codes"
+        fi
+      done
+      run -- export --format c --model "$tmp/x3_dynamic-range.safetensors" --out "$tmp/cx_bad"
+      if [ $rc -ne 0 ] && grep -q "integer path" <<<"$err" && [ "$(nonempty_lines "$err")" -eq 1 ]; then
+        pass "qsr export of a dynamic-range model fails with one line naming the conv"
+      else
+        fail "qsr export --format c of a dynamic-range model exits non-zero with one line (not the integer path)"
+      fi
+    else
+      echo "SKIP: C export checks (no cc)"
+    fi
   else
     echo "SKIP: integer engine checks (no shipped model at $SHIPPED, or no python3)"
   fi

@@ -596,6 +596,16 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"nearest", "gptq"}));
   quantize->add_option("--out", qa.out, "output checkpoint (.safetensors)")->required();
 
+  cli::ExportArgs xa;
+  auto* exp = app.add_subcommand("export", "a quantised model as self-contained integer-only C99 (line-buffered forward, golden vectors, JSON sidecar for hardware; docs/EMBEDDED.md)");
+  exp->add_option("--format", xa.format, "c (the only format)")->check(CLI::IsMember({"c"}));
+  exp->add_option("--model", xa.model, "quantised checkpoint (every conv on the integer path: int8, int16x8, wNaM, qM.N)")->required();
+  exp->add_option("--out", xa.out, "output folder: NAME.h, NAME.c, NAME_golden.h, NAME_check.c, NAME.json")->required();
+  exp->add_option("--name", xa.name, "C identifier prefix (default espcn)");
+  exp->add_option("--width", xa.width, "low-res row width the reported arena is for (default 640)")->check(CLI::Range(1, 1 << 20));
+  exp->add_option("--golden", xa.golden, "low-res size of the golden vectors, WxH (default 37x23)");
+  exp->add_option("--seed", xa.seed, "seed of the golden input");
+
   cli::StudyArgs sa;
   auto* study = app.add_subcommand(
       "study",
@@ -665,6 +675,7 @@ int main(int argc, char** argv) {
       return cli::cmd_bench(ba);
     }
     if (*verify) return cli::cmd_verify(va);
+    if (*exp) return cli::cmd_export(xa);
     if (*study) {
       if (*merge) return cli::cmd_study_merge(merge_dirs);
       QSR_CHECK(!sa.data.empty() && !sa.out.empty(), "qsr study needs --data DIR and --out DIR (see qsr study --help)");

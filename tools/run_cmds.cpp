@@ -1,6 +1,9 @@
 // qsr bench, qsr verify and the network loading every command shares (run_cmds.h).
 #include "tools/run_cmds.h"
 
+#include "engine/fileio.h"
+#include "quant/export_c.h"
+
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
@@ -8,6 +11,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <regex>
 
 #include "engine/autograd.h"
@@ -229,6 +235,54 @@ int cmd_verify(const VerifyArgs& a) {
                  inputs.size(), inputs.size() == 1 ? "" : "s", total, bad, worst_code, worst_abs);
   }
   return bad == 0 ? 0 : 1;
+}
+
+int cmd_export(const ExportArgs& a) {
+  QSR_CHECK(a.format == "c", "--format " + a.format + ": only c is supported");
+  QSR_CHECK(quant::is_quant_checkpoint(a.model), a.model + ": not a quantised model (qsr quantize or qsr train --qat make one)");
+  int gw = 0, gh = 0;
+  char tail = 0;
+  QSR_CHECK(std::sscanf(a.golden.c_str(), "%dx%d%c", &gw, &gh, &tail) == 2 && gw >= 1 && gh >= 1 && gw <= 1024 && gh <= 1024,
+            "--golden " + a.golden + ": expected WxH, e.g. 37x23");
+  const quant::QuantModel q = quant::load_quant_model(a.model);
+  const quant::CExport e = quant::export_c(q, a.name, a.width, gw, gh, a.seed);
+  std::filesystem::create_directories(a.out);
+  const std::filesystem::path d(a.out);
+  write_file_atomic((d / (a.name + ".h")).string(), e.header);
+  write_file_atomic((d / (a.name + ".c")).string(), e.source);
+  write_file_atomic((d / (a.name + "_golden.h")).string(), e.golden);
+  write_file_atomic((d / (a.name + "_check.c")).string(), e.check);
+  nlohmann::json side = e.sidecar;
+  // Flash: the const data, and the code when a C compiler is at hand to measure it (cc -Os).
+  std::string code = "unknown (no cc to compile it)";
+  if (std::system("command -v cc > /dev/null 2>&1 && command -v size > /dev/null 2>&1") == 0) {
+    const std::string obj = (d / (a.name + ".o.tmp")).string(), txt = (d / (a.name + ".size.tmp")).string();
+    const std::string cmd = "cc -std=c99 -Os -c '" + (d / (a.name + ".c")).string() + "' -o '" + obj + "' && size -A '" + obj + "' > '" + txt + "'";
+    if (std::system(cmd.c_str()) == 0) {
+      std::ifstream in(txt);
+      int64_t text = 0, rodata = 0;
+      for (std::string line; std::getline(in, line);) {  // "section size addr" per line, after a header
+        std::istringstream ls(line);
+        std::string sec;
+        int64_t sz = 0;
+        if (!(ls >> sec >> sz)) continue;
+        if (sec == ".text") text += sz;
+        if (sec.rfind(".rodata", 0) == 0) rodata += sz;
+      }
+      side["code_bytes"] = text;
+      side["rodata_bytes"] = rodata;
+      code = fmt::format("{} bytes of code (cc -Os, .text), {} bytes of const data (.rodata)", text, rodata);
+    }
+    std::filesystem::remove(obj);
+    std::filesystem::remove(txt);
+  }
+  write_file_atomic((d / (a.name + ".json")).string(), side.dump(1) + "\n");
+  fmt::print("{}: {} ({})\n  flash: {} bytes of weights and requantisation constants; {}\n"
+             "  RAM: {} bytes of arena for {}-pixel-wide rows (line buffers; any height), plus the caller's input and output\n"
+             "wrote {}/{}.h, {}.c, {}_golden.h ({}x{}), {}_check.c, {}.json\n",
+             a.model, q.mode, q.cfg.describe(), e.weight_bytes, code, e.arena_bytes, a.width, a.out, a.name, a.name, a.name, gw, gh,
+             a.name, a.name);
+  return 0;
 }
 
 }  // namespace qsr::cli

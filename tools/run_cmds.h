@@ -62,4 +62,12 @@ struct VerifyArgs {
 };
 int cmd_verify(const VerifyArgs& a);
 
+struct ExportArgs {
+  std::string model, out, format = "c", name = "espcn";
+  int width = 640;                 // the stream width the arena is reported for
+  std::string golden = "37x23";    // low-res size of the golden vectors
+  uint64_t seed = 1337;
+};
+int cmd_export(const ExportArgs& a);
+
 }  // namespace qsr::cli
