@@ -116,13 +116,6 @@ std::string upper(std::string s) {
 
 }  // namespace
 
-int64_t c_arena_bytes(const QuantModel& q, int width) {
-  const std::vector<CLayer> ls = lower(q);
-  int64_t b = 0;
-  for (size_t j = 1; j < ls.size(); ++j) b += ring_bytes(ls, j, width);
-  return b;
-}
-
 CExport export_c(const QuantModel& q, const std::string& name, int width, int gw, int gh, uint64_t seed) {
   QSR_CHECK(!name.empty() && (std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_') &&
                 std::all_of(name.begin(), name.end(), [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_'; }),
@@ -246,7 +239,6 @@ CExport export_c(const QuantModel& q, const std::string& name, int width, int gw
     s << "    }\n    " << name << "_conv" << L << "(rows, width, out, y);\n  }\n  return 0;\n}\n";
   }
   e.source = s.str();
-  e.arena_bytes = 0;
   for (size_t j = 1; j < L; ++j) e.arena_bytes += ring_bytes(ls, j, width);
 
   // ---- golden vectors from the integer engine: random low-res input codes, the engine's output codes.

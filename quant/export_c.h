@@ -39,7 +39,4 @@ struct CExport {
 // for `width`-pixel-wide low-res rows, golden vectors of gw x gh low-res pixels (seed `seed`).
 CExport export_c(const QuantModel& q, const std::string& name, int width, int gw, int gh, uint64_t seed);
 
-// The arena bytes NAME_forward needs for a `width`-pixel-wide stream.
-int64_t c_arena_bytes(const QuantModel& q, int width);
-
 }  // namespace qsr::quant

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 #include "engine/fileio.h"
@@ -120,12 +121,16 @@ struct EvalSet {
   std::vector<EvalInput> inputs;
 };
 
-EvalSet prepare_set(const std::string& name, const std::string& dir, EvalProtocol p, int scale) {
+// The set `name`: the files eval_files(dir) gives for protocol p (every test image when `all`),
+// scored under protocol `as` (p unless given).
+EvalSet prepare_set(const std::string& name, const std::string& dir, EvalProtocol p, int scale, bool all = false,
+                    std::optional<EvalProtocol> as = std::nullopt) {
   EvalOptions eo;
   eo.protocol = p;
   eo.scale = scale;
+  eo.all = all;
   EvalSet s{name, {}};
-  for (const std::string& f : eval_files(dir, eo)) s.inputs.push_back(prepare_eval_input({f, load_image(f)}, p, scale));
+  for (const std::string& f : eval_files(dir, eo)) s.inputs.push_back(prepare_eval_input({f, load_image(f)}, as.value_or(p), scale));
   return s;
 }
 
@@ -141,6 +146,7 @@ struct Ctx {
   std::vector<Tensor> calib;
   std::vector<EvalSet> sets;  // sets[0] is Set5
   int fw = 0, fh = 0;         // the timed frame (low-res)
+  Tensor frame;               // the timed frame: fw x fh uniform random pixels (seed 7)
   Tensor example;             // the Keras example's first test image, low-res: the other timed input
   std::string bsds;           // the BSDS500 root
   std::unique_ptr<Dataset> train_ds;
@@ -187,11 +193,8 @@ void measure(const Network& net, Ctx& c, json& j) {
     j["images"][s.name] = r.images.size();
   }
   const int runs = c.a.quick ? 3 : 9;
-  Rng r(7);
-  Tensor x({1, c.fh, c.fw, net.cfg.channels});
-  for (int64_t i = 0; i < x.numel(); ++i) x.f32()[i] = r.uniform(0.f, 1.f);
   j["frame"] = fmt::format("{}x{}", c.fw, c.fh);
-  j["frame_ms"] = median_ms(net, x, runs);
+  j["frame_ms"] = median_ms(net, c.frame, runs);
   j["example_ms"] = median_ms(net, c.example, runs);
 }
 
@@ -216,7 +219,7 @@ Network engine_net(const std::shared_ptr<quant::QuantModel>& q, json& j) {
   Network net;
   net.cfg = q->cfg;
   net.tile_invariant = q->tile_invariant();
-  net.forward = [engine, q](const Tensor& x) { return engine->forward(x); };
+  net.forward = [engine, q](const Tensor& x) { return engine->forward(x); };  // (the engine refers to q: kept alive)
   j["weight_bytes"] = q->stored_bytes();
   j["weight_packed_bytes"] = (q->packed_bits() + 7) / 8;
   j["engine"] = "integer (" + std::string(engine->kernels().name) + ")";
@@ -332,7 +335,8 @@ json run_mixed_row(Ctx& c, json j) {
     for (size_t i = 0; i < b.size(); ++i) t += size[i] * b[i];
     return t;
   };
-  Upscaler fup = [&](const Tensor& x) { return upscale_tensor(network_of(*c.fmodel), x, 0); };
+  const Network fnet = network_of(*c.fmodel);
+  Upscaler fup = [&](const Tensor& x) { return upscale_tensor(fnet, x, 0); };
   const double base = evaluate_prepared(c.sets[0].inputs, fup).mean_psnr_model;
   int evals = 0;
   auto drop = [&](const std::vector<int>& b) {
@@ -581,21 +585,25 @@ std::string draw_comparison(const std::string& out, Ctx& c, const std::vector<js
     double energy;
     std::string path;
     int x, y;
+    Image rgb;  // decoded once
   };
   std::vector<Pick> picks;
   for (const auto& in : c.sets[0].inputs) {
-    const Image im = to_rgb(load_image(in.path));
+    Image im = to_rgb(load_image(in.path));
     const Image y = bt601_luma_u8(im);
-    Pick best{-1, in.path, 0, 0};
+    Pick best{-1, in.path, 0, 0, {}};
     for (int y0 = 0; y0 + side <= y.height - y.height % r; y0 += r * 4)
       for (int x0 = 0; x0 + side <= y.width - y.width % r; x0 += r * 4) {
         double e = 0;
         for (int yy = y0; yy < y0 + side - 1; ++yy)
           for (int xx = x0; xx < x0 + side - 1; ++xx)
             e += std::abs(y.at(xx + 1, yy) - y.at(xx, yy)) + std::abs(y.at(xx, yy + 1) - y.at(xx, yy));
-        if (e > best.energy) best = {e, in.path, x0, y0};
+        if (e > best.energy) best = {e, in.path, x0, y0, {}};
       }
-    if (best.energy >= 0) picks.push_back(best);
+    if (best.energy >= 0) {
+      best.rgb = std::move(im);
+      picks.push_back(std::move(best));
+    }
   }
   std::sort(picks.begin(), picks.end(), [](const Pick& p, const Pick& q) { return p.energy > q.energy; });
   if (picks.size() > 2) picks.resize(2);
@@ -605,7 +613,7 @@ std::string draw_comparison(const std::string& out, Ctx& c, const std::vector<js
   std::fill(grid.data.begin(), grid.data.end(), uint8_t(255));
   std::string names;
   for (size_t row = 0; row < picks.size(); ++row) {
-    const Image rgb = to_rgb(load_image(picks[row].path));
+    const Image& rgb = picks[row].rgb;
     const Image hr = crop(rgb, rgb.width - rgb.width % r, rgb.height - rgb.height % r);
     const Image lr = resize_pillow_bicubic(hr, hr.width / r, hr.height / r);
     std::vector<Image> ups = {hr, resize_pillow_bicubic(lr, hr.width, hr.height)};
@@ -962,7 +970,12 @@ int cmd_study(const StudyArgs& a) {
                 {"sweep_lr", a.qat_sweep_lr},
                 {"learn_scale", a.qat_learn_scale}});
   }
-  Ctx c{a, {}, fmodel.get(), {}, {}, a.quick ? 100 : 640, a.quick ? 100 : 360, {}, bsds, {}, {}};
+  Ctx c{a, {}, fmodel.get(), {}, {}, a.quick ? 100 : 640, a.quick ? 100 : 360, {}, {}, bsds, {}, {}};
+  {
+    Rng r(7);
+    c.frame = Tensor({1, c.fh, c.fw, fmodel->config().channels});
+    for (int64_t i = 0; i < c.frame.numel(); ++i) c.frame.f32()[i] = r.uniform(0.f, 1.f);
+  }
   // The example's test image: the Keras example's first evaluation image, low-res.
   {
     EvalOptions eo;
@@ -1025,13 +1038,8 @@ int cmd_study(const StudyArgs& a) {
     if (!a.quick) {
       c.sets.push_back(prepare_set("set14", set14, EvalProtocol::y, scale));
       c.sets.push_back(prepare_set("bsds_keras", bsds, EvalProtocol::keras, scale));
-      EvalOptions eo;
-      eo.protocol = EvalProtocol::keras;
-      eo.all = true;  // every test image, under the y protocol
-      const std::vector<std::string> files = eval_files(bsds, eo);
-      EvalSet s{"bsds_y", {}};
-      for (const std::string& f : files) s.inputs.push_back(prepare_eval_input({f, load_image(f)}, EvalProtocol::y, scale));
-      c.sets.push_back(std::move(s));
+      // Every BSDS500 test image (the keras protocol's folder, all of it), under the y protocol.
+      c.sets.push_back(prepare_set("bsds_y", bsds, EvalProtocol::keras, scale, true, EvalProtocol::y));
     }
     fmt::print(stderr, "study: {} calibration images, {} evaluation sets prepared in {:.1f}s\n", c.calib.size(), c.sets.size(),
                since(t_prep));
@@ -1116,7 +1124,7 @@ int cmd_study_merge(const std::vector<std::string>& dirs) {
     return write_report(dirs[0], nullptr) ? 1 : 0;
   }
   auto fmodel = load_model(a.from);
-  Ctx c{a, m, fmodel.get(), {}, {}, 0, 0, {}, bsds, {}, {}};
+  Ctx c{a, m, fmodel.get(), {}, {}, 0, 0, {}, {}, bsds, {}, {}};
   prepare_for_comparison(c, set5);
   return write_report(dirs[0], &c) ? 1 : 0;
 }
