@@ -5,9 +5,9 @@
 #include <string>
 #include <vector>
 
-namespace qsr {
+#include "engine/isa.h"
 
-enum class Isa { scalar, avx2, avx512 };
+namespace qsr {
 
 struct CpuFeatures {
   std::string vendor, brand;

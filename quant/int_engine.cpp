@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstddef>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <atomic>
@@ -17,6 +19,7 @@
 #include "engine/ops.h"
 #include "engine/parallel.h"
 #include "quant/fake_quant.h"
+#include "quant/infer/infer_format.h"
 #include "quant/observer.h"
 
 namespace qsr::quant {
@@ -961,8 +964,14 @@ Tensor IntEngine::forward(const Tensor& x, std::vector<double>* layer_seconds) c
         if (out && out->bytes) cb.out8 = out->interior8(b);
         else if (out) cb.out = out->interior(b);
         if (cb.float_out) cb.outf = outf.f32() + int64_t(b) * h * w * Ly.cout;
-        if (Ly.wino)  // whole tile rows (int_kernels.h)
-          parallel_for((h + 1) / 2, [&](int64_t t0, int64_t t1) { K.conv_rows(cb, int(2 * t0), int(std::min<int64_t>(h, 2 * t1))); },
+        if (Ly.wino)  // whole tile rows (int_kernels.h), a scratch per thread
+          parallel_for((h + 1) / 2, [&](int64_t t0, int64_t t1) {
+                         thread_local std::vector<char> scratch;
+                         scratch.resize(size_t(int_wino_scratch_bytes(cb.cs, cb.cout)));
+                         IntConvArgs ct = cb;
+                         ct.wino_scratch = scratch.data();
+                         K.conv_rows(ct, int(2 * t0), int(std::min<int64_t>(h, 2 * t1)));
+                       },
                        int64_t(w) * Ly.cout * Ly.cin * 8);
         else
           parallel_for(h, [&](int64_t y0, int64_t y1) { K.conv_rows(cb, int(y0), int(y1)); },
@@ -1012,6 +1021,86 @@ Tensor IntEngine::forward(const Tensor& x, std::vector<double>* layer_seconds) c
     }
   }
   return a.f;
+}
+
+std::vector<uint8_t> IntEngine::infer_model() const {
+  const Impl& I = *impl_;
+  const QuantModel& q = I.q;
+  const size_t n = I.layers.size();
+  QSR_CHECK(n >= 1 && n <= size_t(infer::kMaxConvs),
+            fmt::format("the inference library runs 1 to {} convs; this model has {}", infer::kMaxConvs, n));
+  for (size_t i = 0; i < n; ++i)
+    QSR_CHECK(I.layers[i].path == LayerPath::integer,
+              fmt::format("conv{} runs on the {} path; the inference library runs integer convs only (integer weights "
+                          "and static activations: int8, int16x8, wNaM, fixed point)",
+                          i + 1, layer_path_name(I.layers[i].path)));
+  std::vector<uint8_t> out(sizeof(infer::Header) + n * sizeof(infer::ConvRecord), 0);
+  auto align = [&] { out.resize((out.size() + infer::kAlign - 1) / infer::kAlign * infer::kAlign, 0); };
+  auto add = [&](const auto& v) {
+    infer::ArrayRef r;
+    if (v.empty()) return r;
+    align();
+    r.offset = out.size();
+    r.count = v.size();
+    const size_t bytes = v.size() * sizeof(v[0]);
+    out.resize(out.size() + bytes);
+    std::memcpy(out.data() + r.offset, v.data(), bytes);
+    return r;
+  };
+  std::vector<infer::ConvRecord> recs(n);
+  for (size_t i = 0; i < n; ++i) {
+    const Impl::Layer& L = I.layers[i];
+    infer::ConvRecord& R = recs[i];
+    R.k = L.k, R.cin = L.cin, R.cout = L.cout, R.cs = L.cs, R.T = L.T;
+    R.nvec = L.nvec, R.tail = L.tail, R.ndot = L.ndot, R.dotlen = L.dotlen;
+    R.u8 = L.u8, R.cs8 = L.cs8, R.T4 = L.T4, R.kacc = L.kacc, R.dotlen8 = L.dotlen8;
+    R.wino = L.wino, R.wide = L.wide, R.chunk = L.chunk, R.rq = L.rq;
+    R.zo = L.zo, R.lo = L.lo, R.hi = L.hi, R.away = L.away;
+    R.in_zp = q.acts[i].params.zero_point[0];
+    R.in_off = q.acts[i].fmt.qmin();
+    R.out_u8 = i + 1 < n && I.layers[i + 1].u8;
+    R.out_off = q.acts[i + 1].fmt.qmin();
+    if (L.u8) {
+      R.wpack8 = add(L.wpack8), R.wdot8 = add(L.wdot8), R.xw = add(L.xw), R.wdot8x = add(L.wdot8x);
+      R.xbeg = add(L.xbeg), R.xky = add(L.xky), R.xt = add(L.xt);
+      R.beff = add(L.beff8);
+    } else {
+      R.wpack = add(L.wpack), R.wdot = add(L.wdot);
+      R.beff = add(L.beff);
+    }
+    if (L.wino) R.wino_u = add(L.wino_u);
+    R.m0_32 = add(L.m0_32);
+    if (L.wide) R.beff64 = add(L.beff64);
+    R.m0 = add(L.m0), R.shift = add(L.shift), R.bshift = add(L.bshift), R.half = add(L.half), R.mscale = add(L.mscale);
+  }
+  align();
+  infer::Header H{};
+  std::memcpy(H.magic, infer::kMagic, sizeof H.magic);
+  H.version = infer::kVersion;
+  H.header_bytes = sizeof(infer::Header);
+  H.total_bytes = out.size();
+  H.lanes = I.K->isa == Isa::avx512 ? 16 : 8;
+  H.nconv = uint32_t(n);
+  H.scale = uint32_t(q.cfg.scale);
+  H.channels = uint32_t(q.cfg.channels);
+  H.record_bytes = sizeof(infer::ConvRecord);
+  H.records = sizeof(infer::Header);
+  const ActQuant& a0 = q.acts[0];
+  const ActQuant& aL = q.acts[n];
+  H.in_scale = a0.params.scale[0];
+  H.in_zp = a0.params.zero_point[0];
+  H.in_qmin = a0.fmt.qmin();
+  H.in_qmax = a0.fmt.qmax();
+  H.in_away = a0.fmt.rounding == Rounding::half_away;
+  H.out_scale = aL.params.scale[0];
+  H.out_zp = aL.params.zero_point[0];
+  std::snprintf(H.mode, sizeof H.mode, "%s", q.mode.c_str());
+  std::snprintf(H.lowered, sizeof H.lowered, "%s", isa_name(I.K->isa) == "avx512" ? "avx512-vnni" : isa_name(I.K->isa).c_str());
+  std::memcpy(out.data() + H.records, recs.data(), n * sizeof(infer::ConvRecord));
+  std::memcpy(out.data(), &H, sizeof H);
+  const uint32_t sum = infer::fnv1a(out.data() + 32, out.size() - 32);
+  std::memcpy(out.data() + offsetof(infer::Header, checksum), &sum, sizeof sum);
+  return out;
 }
 
 }  // namespace qsr::quant

@@ -68,6 +68,10 @@ class IntEngine {
   const std::vector<IntLayerInfo>& layers() const;
   const IntKernels& kernels() const;
   std::string describe() const;  // one line per conv
+  // The lowering as a model file of the inference-only library (quant/infer/infer_format.h,
+  // `qsr export --format engine`); qsr::Error naming the conv when one is not on the integer
+  // path (dynamic-range, float16 and f32 convs need the engine).
+  std::vector<uint8_t> infer_model() const;
 
  private:
   struct Impl;

@@ -71,30 +71,16 @@ std::string QFormat::describe() const {
 
 namespace {
 
-// floor(v) and the rounding decision on the exact fraction v - floor(v).
+// Stochastic rounding here; the deterministic rules are spec_int.h's.
 int64_t round_exact(float v, Rounding r, Rng* rng) {
-  constexpr float kLim = 1073741824.f;  // 2^30
-  if (std::isnan(v)) return 0;
-  v = std::clamp(v, -kLim, kLim);
-  const float f = std::floor(v);
-  // Exact in double (in single precision, v - f rounds for v in (-1, 0): -0.49999997 would
-  // give 1/2).
-  const double d = double(v) - double(f);
-  const int64_t fi = static_cast<int64_t>(f);
-  switch (r) {
-    case Rounding::stochastic:
-      if (rng) return fi + (rng->uniform() < d ? 1 : 0);
-      [[fallthrough]];
-    case Rounding::half_even:
-      if (d > 0.5) return fi + 1;
-      if (d < 0.5) return fi;
-      return (fi & 1) ? fi + 1 : fi;
-    case Rounding::half_away:
-      if (d > 0.5) return fi + 1;
-      if (d < 0.5) return fi;
-      return v > 0 ? fi + 1 : fi;
+  if (r == Rounding::stochastic && rng && !std::isnan(v)) {
+    constexpr float kLim = 1073741824.f;  // 2^30
+    v = std::clamp(v, -kLim, kLim);
+    const float f = std::floor(v);
+    const double d = double(v) - double(f);
+    return static_cast<int64_t>(f) + (rng->uniform() < d ? 1 : 0);
   }
-  return fi;
+  return round_value_det(v, r);
 }
 
 }  // namespace
@@ -260,21 +246,7 @@ double multiplier_value(const Multiplier& m) { return std::ldexp(double(m.m0), -
 
 int64_t rounding_mul_shift(int64_t acc, const Multiplier& m, Rounding r) {
   QSR_CHECK(acc > -(int64_t(1) << 62) && acc < (int64_t(1) << 62), "requantisation: accumulator beyond 62 bits");
-  if (m.m0 == 0) return 0;
-  using i128 = __int128;
-  const i128 p = i128(acc) * m.m0;  // |p| < 2^93
-  if (m.shift > 100) return 0;      // |p| / 2^shift < 1/2
-  const i128 q = p >> m.shift;      // floor
-  const i128 rem = p - (q << m.shift);  // in [0, 2^shift)
-  const i128 half = i128(1) << (m.shift - 1);
-  i128 y = q;
-  if (rem > half) {
-    y = q + 1;
-  } else if (rem == half) {
-    if (r == Rounding::half_away) y = p > 0 ? q + 1 : q;
-    else y = (q & 1) ? q + 1 : q;  // half_even (also for stochastic at inference)
-  }
-  return static_cast<int64_t>(y);  // |y| <= 2^62
+  return mul_shift_round(acc, m, r);
 }
 
 int32_t requantize(int64_t acc, const Multiplier& m, int32_t zero_point, int32_t lo, int32_t hi, Rounding r) {

@@ -43,10 +43,10 @@
 
 #include "engine/random.h"
 #include "engine/tensor.h"
+#include "quant/spec_int.h"
 
 namespace qsr::quant {
 
-enum class Rounding { half_even, half_away, stochastic };
 enum class Scheme { symmetric, affine, fixed_point };
 
 std::string rounding_name(Rounding r);
@@ -95,9 +95,6 @@ int fixed_point_frac_bits(int bits, bool is_signed, float amax);
 
 // Element-wise maps. The last dimension indexes channels when p has more than one entry.
 int32_t quantize_value(float x, float scale, int32_t zero_point, const QFormat& f, Rng* rng = nullptr);
-inline float dequantize_value(int32_t q, float scale, int32_t zero_point) {
-  return static_cast<float>(q - zero_point) * scale;
-}
 // Codes as i8/u8 (bits <= 8) or i16 (bits <= 16; u16 grids are stored in i32), see storage_dtype.
 Tensor quantize(const Tensor& x, const QFormat& f, const QParams& p, Rng* rng = nullptr);
 Tensor dequantize(const Tensor& q, const QParams& p);  // f32
@@ -107,11 +104,7 @@ Tensor fake_quantize(const Tensor& x, const QFormat& f, const QParams& p, Rng* r
 // signed up to 16 and unsigned up to 15 bits, i32 for u16.
 DType storage_dtype(const QFormat& f);
 
-// Requantisation.
-struct Multiplier {
-  int32_t m0 = 0;  // in [2^30, 2^31), or 0 for a zero multiplier
-  int shift = 0;   // m = m0 * 2^-shift; shift in [1, 100]
-};
+// Requantisation (Multiplier: quant/spec_int.h).
 Multiplier quantize_multiplier(double m);  // m >= 0 and finite, else qsr::Error
 double multiplier_value(const Multiplier& m);
 // round(acc * m0 / 2^shift) with rule r (stochastic: half_even); |acc| < 2^62.

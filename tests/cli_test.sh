@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # End-to-end checks of the qsr command-line program.
-# Usage: cli_test.sh /path/to/qsr    (prints PASS/FAIL per check; exits 1 if any failed)
+# Usage: cli_test.sh /path/to/qsr FIXTURES [/path/to/qsr_infer_example]
+#   (prints PASS/FAIL per check; exits 1 if any failed)
 set -u
-QSR=${1:?usage: cli_test.sh /path/to/qsr}
+QSR=${1:?usage: cli_test.sh /path/to/qsr FIXTURES [/path/to/qsr_infer_example]}
+EXAMPLE=${3:-}
 [ -x "$QSR" ] || { echo "FAIL: $QSR is not an executable"; exit 1; }
 failures=0
 out=""
@@ -353,6 +355,51 @@ EOF
       fi
     else
       echo "SKIP: C export checks (no cc)"
+    fi
+    # qsr export --format engine: the inference-only library's model file. Its example program
+    # upscales the golden 8-bit luma exactly as the integer engine does, on several bands, on the
+    # SIMD and the scalar kernels, for models lowered for avx2 and for scalar layouts.
+    if [ -n "$EXAMPLE" ]; then
+      for m in int8 int16x8 w4a4; do
+        ok=0
+        for isa in avx2 scalar; do
+          d="$tmp/ex_${m}_$isa"
+          run -- export --format engine --isa $isa --model "$tmp/x3_$m.safetensors" --out "$d/espcn.qsri" --golden 19x13
+          [ $rc -eq 0 ] && grep -q "arena for 640-pixel-wide rows, band 8:" <<<"$out" && [ -s "$d/espcn.qsri.golden_out.raw" ] || ok=1
+          for opts in "" "--band 1" "--band 5 --scalar"; do
+            "$EXAMPLE" "$d/espcn.qsri" "$d/espcn.qsri.golden_in.raw" 19 13 "$d/out.raw" $opts >"$tmp/out" 2>"$tmp/err" &&
+              grep -q "lowered for $isa" "$tmp/out" && cmp -s "$d/out.raw" "$d/espcn.qsri.golden_out.raw" || ok=1
+          done
+        done
+        if [ $ok -eq 0 ]; then
+          pass "qsr export --format engine ($m, avx2 and scalar layouts): the library's example gives the engine's golden output on every band"
+        else
+          fail "qsr export --format engine of the $m model and qsr_infer_example reproduce the golden output exactly"
+        fi
+      done
+      d="$tmp/ex_int8_avx2"
+      "$EXAMPLE" "$tmp/x3_int8.safetensors" "$d/espcn.qsri.golden_in.raw" 19 13 "$tmp/o.raw" >"$tmp/out" 2>"$tmp/err"
+      rc=$?
+      err=$(cat "$tmp/err")
+      if [ $rc -ne 0 ] && grep -q "not a qsr inference model" <<<"$err" && [ "$(nonempty_lines "$err")" -eq 1 ] && [ ! -e "$tmp/o.raw" ]; then
+        pass "qsr_infer_example refuses a checkpoint that is not an engine model, in one line"
+      else
+        fail "qsr_infer_example on a .safetensors checkpoint exits non-zero with one line"
+      fi
+      "$EXAMPLE" "$d/espcn.qsri" "$d/espcn.qsri.golden_in.raw" 19 14 "$tmp/o.raw" >"$tmp/out" 2>"$tmp/err"
+      rc=$?
+      err=$(cat "$tmp/err")
+      if [ $rc -ne 0 ] && grep -q "not WIDTH x HEIGHT" <<<"$err" && [ "$(nonempty_lines "$err")" -eq 1 ]; then
+        pass "qsr_infer_example refuses a raw image of the wrong size, in one line"
+      else
+        fail "qsr_infer_example with a raw file of the wrong size exits non-zero with one line"
+      fi
+      run -- export --format engine --model "$tmp/x3_dynamic-range.safetensors" --out "$tmp/bad.qsri"
+      if [ $rc -ne 0 ] && grep -q "integer convs only" <<<"$err" && [ "$(nonempty_lines "$err")" -eq 1 ] && [ ! -e "$tmp/bad.qsri" ]; then
+        pass "qsr export --format engine of a dynamic-range model fails with one line naming the conv"
+      else
+        fail "qsr export --format engine of a dynamic-range model exits non-zero with one line"
+      fi
     fi
   else
     echo "SKIP: integer engine checks (no shipped model at $SHIPPED, or no python3)"

@@ -9,59 +9,17 @@
 #include "engine/cpu.h"
 #include "quant/int_engine.h"
 #include "quant/qmodel.h"
+#include "quant_test_util.h"
 #include "test_util.h"
 
 using namespace qsr;
 using namespace qsr::quant;
+using qsr_test::config;
+using qsr_test::image;
+using qsr_test::model;
+using qsr_test::quantised;
 
 namespace {
-
-// A smooth random image in [0, 1] with noise.
-Tensor image(uint64_t seed, int n, int h, int w) {
-  Rng r(seed);
-  Tensor t({n, h, w, 1});
-  for (int b = 0; b < n; ++b) {
-    const float fa = r.uniform(0.1f, 0.7f), fb = r.uniform(0.1f, 0.7f);
-    for (int y = 0; y < h; ++y)
-      for (int x = 0; x < w; ++x)
-        t.f32()[(int64_t(b) * h + y) * w + x] =
-            std::clamp(0.5f + 0.4f * std::sin(fa * x + fb * y) + r.uniform(-0.15f, 0.15f), 0.f, 1.f);
-  }
-  return t;
-}
-
-EspcnConfig config(int scale, std::vector<int> features, std::vector<int> kernels) {
-  EspcnConfig c;
-  c.scale = scale;
-  c.features = std::move(features);
-  c.kernels = std::move(kernels);
-  return c;
-}
-
-std::unique_ptr<Espcn> model(const EspcnConfig& cfg, uint64_t seed) {
-  auto m = std::make_unique<Espcn>(cfg);
-  m->init_orthogonal(seed);
-  Rng r(seed + 7);
-  for (auto& c : m->convs)
-    for (int64_t i = 0; i < c->bias.value().numel(); ++i) c->bias.value().f32()[i] = r.uniform(-0.05f, 0.1f);
-  return m;
-}
-
-QuantModel quantised(Espcn& m, const std::string& mode, bool per_channel = true, Rounding rr = Rounding::half_even,
-                     std::vector<int> layers = {}) {
-  QuantRequest req;
-  req.mode = mode;
-  req.per_channel = per_channel;
-  req.rounding = rr;
-  req.layers = std::move(layers);
-  QuantModel q(m, req);
-  if (q.needs_calibration()) {
-    std::vector<Tensor> calib;
-    for (uint64_t i = 0; i < 3; ++i) calib.push_back(image(900 + i, 1, 12, 14));
-    q.calibrate(calib);
-  }
-  return q;
-}
 
 // Bytes equal (so -0 vs +0 and NaN payloads count).
 bool identical(const Tensor& a, const Tensor& b) {

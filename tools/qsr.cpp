@@ -597,14 +597,20 @@ int main(int argc, char** argv) {
   quantize->add_option("--out", qa.out, "output checkpoint (.safetensors)")->required();
 
   cli::ExportArgs xa;
-  auto* exp = app.add_subcommand("export", "a quantised model as self-contained integer-only C99 (line-buffered forward, golden vectors, JSON sidecar for hardware; docs/EMBEDDED.md)");
-  exp->add_option("--format", xa.format, "c (the only format)")->check(CLI::IsMember({"c"}));
+  auto* exp = app.add_subcommand(
+      "export",
+      "a quantised model for embedding (docs/EMBEDDED.md): --format c writes self-contained integer-only C99 (line-buffered "
+      "forward, golden vectors, JSON sidecar for hardware); --format engine writes the integer engine's lowering for the "
+      "inference-only library qsr_infer (quant/infer/qsr_infer.h)");
+  exp->add_option("--format", xa.format, "c (default) or engine")->check(CLI::IsMember({"c", "engine"}));
   exp->add_option("--model", xa.model, "quantised checkpoint (every conv on the integer path: int8, int16x8, wNaM, qM.N)")->required();
-  exp->add_option("--out", xa.out, "output folder: NAME.h, NAME.c, NAME_golden.h, NAME_check.c, NAME.json")->required();
-  exp->add_option("--name", xa.name, "C identifier prefix (default espcn)");
+  exp->add_option("--out", xa.out, "c: output folder (NAME.h, NAME.c, NAME_golden.h, NAME_check.c, NAME.json); engine: the model file, e.g. espcn.qsri")->required();
+  exp->add_option("--name", xa.name, "c: C identifier prefix (default espcn)");
   exp->add_option("--width", xa.width, "low-res row width the reported arena is for (default 640)")->check(CLI::Range(1, 1 << 20));
-  exp->add_option("--golden", xa.golden, "low-res size of the golden vectors, WxH (default 37x23)");
+  exp->add_option("--golden", xa.golden, "low-res size of the golden vectors, WxH (c: default 37x23; engine: OUT.golden_in.raw and OUT.golden_out.raw, 8-bit luma, only when given)");
   exp->add_option("--seed", xa.seed, "seed of the golden input");
+  exp->add_option("--isa", xa.isa, "engine: the kernel layouts to lower for: avx2 (default; runs on AVX2 and scalar kernels), avx512 (AVX-512 VNNI and scalar) or scalar (no Winograd: smaller)")
+      ->check(CLI::IsMember({"avx2", "avx512", "scalar"}));
 
   cli::StudyArgs sa;
   auto* study = app.add_subcommand(

@@ -3,6 +3,8 @@
 
 #include "engine/fileio.h"
 #include "quant/export_c.h"
+#include "quant/infer/qsr_infer.h"
+#include "quant/int_engine.h"
 
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
@@ -237,14 +239,68 @@ int cmd_verify(const VerifyArgs& a) {
   return bad == 0 ? 0 : 1;
 }
 
+namespace {
+
+// `qsr export --format engine`: the integer engine's lowering as a model file of the
+// inference-only library (quant/infer/qsr_infer.h), checked by opening it with the library.
+int export_engine(const ExportArgs& a, const quant::QuantModel& q, int gw, int gh) {
+  QSR_CHECK(a.width <= 65536, "--width " + std::to_string(a.width) + ": the inference library takes rows up to 65536 pixels");
+  const Isa isa = parse_isa(a.isa);
+  const quant::IntEngine lowered(q, quant::int_lowering_table(isa));
+  const std::vector<uint8_t> blob = lowered.infer_model();
+  // The library's own check of what it will read (and the arena it will ask for).
+  std::vector<uint8_t> copy(blob.size() + 64);
+  uint8_t* at = copy.data() + (64 - reinterpret_cast<uintptr_t>(copy.data()) % 64) % 64;
+  std::memcpy(at, blob.data(), blob.size());
+  qsr_infer_model m;
+  const int rc = qsr_infer_open(&m, at, blob.size(), 0);
+  QSR_CHECK(rc == QSR_INFER_OK, std::string("the written model does not open: ") + qsr_infer_strerror(rc));
+  const std::filesystem::path out(a.out);
+  if (out.has_parent_path()) std::filesystem::create_directories(out.parent_path());
+  write_file_atomic(a.out, std::string_view(reinterpret_cast<const char*>(blob.data()), blob.size()));
+  int64_t weights = 0;
+  for (const auto& L : lowered.layers()) weights += int64_t(L.k) * L.k * L.cin * L.cout;
+  fmt::print("{}: {} ({}), lowered for {} layouts\n{}", a.model, q.mode, q.cfg.describe(), isa_name(isa), lowered.describe());
+  fmt::print("wrote {}: {} bytes (packed weights of {} taps, requantisation tables)\n", a.out, blob.size(), weights);
+  for (int band : {QSR_INFER_DEFAULT_BAND, 2})
+    fmt::print("  arena for {}-pixel-wide rows, band {}: {} bytes (any height)\n", a.width, band,
+               qsr_infer_arena_bytes(&m, a.width, band));
+  if (gw > 0) {
+    // Golden 8-bit luma: a random low-res image and the integer engine's output for it.
+    QSR_CHECK(q.cfg.channels == 1, "--golden: the engine format's golden images are luma; this model has " +
+                                       std::to_string(q.cfg.channels) + " channels");
+    Rng rng(a.seed);
+    std::string in(size_t(gw) * gh, '\0');
+    Tensor x = Tensor::empty({1, gh, gw, 1});
+    for (size_t i = 0; i < in.size(); ++i) {
+      in[i] = static_cast<char>(rng.below(256));
+      x.f32()[i] = float(uint8_t(in[i])) * (1.f / 255.f);
+    }
+    const Tensor y = quant::IntEngine(q).forward(x);
+    std::string o(size_t(y.numel()), '\0');
+    for (size_t i = 0; i < o.size(); ++i)
+      o[i] = static_cast<char>(std::lround(std::clamp(y.f32()[i], 0.f, 1.f) * 255.f));
+    write_file_atomic(a.out + ".golden_in.raw", in);
+    write_file_atomic(a.out + ".golden_out.raw", o);
+    fmt::print("wrote {0}.golden_in.raw ({1}x{2} bytes) and {0}.golden_out.raw ({3}x{4}): the integer engine's output\n", a.out,
+               gw, gh, gw * q.cfg.scale, gh * q.cfg.scale);
+  }
+  return 0;
+}
+
+}  // namespace
+
 int cmd_export(const ExportArgs& a) {
-  QSR_CHECK(a.format == "c", "--format " + a.format + ": only c is supported");
+  QSR_CHECK(a.format == "c" || a.format == "engine", "--format " + a.format + ": expected c or engine");
   QSR_CHECK(quant::is_quant_checkpoint(a.model), a.model + ": not a quantised model (qsr quantize or qsr train --qat make one)");
   int gw = 0, gh = 0;
   char tail = 0;
-  QSR_CHECK(std::sscanf(a.golden.c_str(), "%dx%d%c", &gw, &gh, &tail) == 2 && gw >= 1 && gh >= 1 && gw <= 1024 && gh <= 1024,
-            "--golden " + a.golden + ": expected WxH, e.g. 37x23");
+  const std::string golden = a.golden.empty() ? (a.format == "c" ? "37x23" : "") : a.golden;
+  QSR_CHECK(golden.empty() ||
+                (std::sscanf(golden.c_str(), "%dx%d%c", &gw, &gh, &tail) == 2 && gw >= 1 && gh >= 1 && gw <= 1024 && gh <= 1024),
+            "--golden " + golden + ": expected WxH, e.g. 37x23");
   const quant::QuantModel q = quant::load_quant_model(a.model);
+  if (a.format == "engine") return export_engine(a, q, gw, gh);
   const quant::CExport e = quant::export_c(q, a.name, a.width, gw, gh, a.seed);
   std::filesystem::create_directories(a.out);
   const std::filesystem::path d(a.out);

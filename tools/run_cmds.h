@@ -65,7 +65,8 @@ int cmd_verify(const VerifyArgs& a);
 struct ExportArgs {
   std::string model, out, format = "c", name = "espcn";
   int width = 640;                 // the stream width the arena is reported for
-  std::string golden = "37x23";    // low-res size of the golden vectors
+  std::string golden;              // low-res size of the golden vectors (c: default 37x23; engine: none)
+  std::string isa = "avx2";        // engine: the kernel layouts to lower for
   uint64_t seed = 1337;
 };
 int cmd_export(const ExportArgs& a);

@@ -6,11 +6,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <vector>
 
 #include "quant/kernels/int_kernels.h"
 #include "quant/kernels/round_simd.h"
-#include "quant/spec.h"
+#include "quant/spec_int.h"
 
 namespace qsr::quant::int_avx512 {
 

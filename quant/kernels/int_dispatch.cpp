@@ -1,4 +1,5 @@
 // The integer kernel tables (int_kernels.h).
+#include "engine/cpu.h"
 #include "engine/tensor.h"
 #include "quant/kernels/int_kernels.h"
 
@@ -29,6 +30,13 @@ const IntKernels& int_kernels_w16_emulation() {
 #else
   throw Error("the 16-lane emulation is not compiled in this build (-DQSR_SIMD=OFF)");
 #endif
+}
+
+const IntKernels& int_lowering_table(Isa isa) {
+  static const IntKernels scalar{Isa::scalar, "scalar", &int_scalar::conv_rows, &int_scalar::quantize_rows};
+  static const IntKernels avx2{Isa::avx2, "scalar (lowered for avx2)", &int_scalar::conv_rows, &int_scalar::quantize_rows};
+  static const IntKernels avx512{Isa::avx512, "scalar (lowered for avx512-vnni)", &int_scalar::conv_rows, &int_scalar::quantize_rows};
+  return isa == Isa::avx2 ? avx2 : isa == Isa::avx512 ? avx512 : scalar;
 }
 
 const IntKernels& int_kernels() {

@@ -45,7 +45,7 @@
 #pragma once
 #include <cstdint>
 
-#include "engine/cpu.h"
+#include "engine/isa.h"
 
 namespace qsr::quant {
 
@@ -122,6 +122,9 @@ struct IntConvArgs {
   // conv_rows is called with y0 even (whole tile rows).
   bool wino = false;
   const int16_t* wino_u = nullptr;
+  // The caller's scratch of int_wino_scratch_bytes(cs, cout) bytes (per concurrent call): the
+  // kernels allocate nothing.
+  void* wino_scratch = nullptr;
 
   // wide: int32 chunks of `chunk` steps summed in int64 (see above).
   bool wide = false;
@@ -155,6 +158,14 @@ struct IntConvArgs {
   bool relu = false;
   float* outf = nullptr;            // output pixel (0, 0), cout floats per pixel, w*cout per row
 };
+
+// Winograd: tiles per chunk of a tile row, and tiles per register group (int_impl.inc).
+inline constexpr int kIntWinoNT = 24, kIntWinoMR = 6;
+// Bytes of IntConvArgs::wino_scratch: per position, the chunk's V (int16, cs per tile) and
+// M (int32, cout per tile), with a group's worth past the chunk (a partial group reads on).
+constexpr int64_t int_wino_scratch_bytes(int cs, int cout) {
+  return int64_t(16) * (kIntWinoNT + kIntWinoMR) * (int64_t(cs) * 2 + int64_t(cout) * 4) + 64;
+}
 
 struct IntQuantArgs {
   const float* x = nullptr;  // NHWC f32, c channels per pixel, w pixels per row
@@ -195,6 +206,10 @@ const IntKernels& int_kernels(Isa isa);
 // without AVX-512 test the 16-lane logic too. Its isa field says avx512 (lowering then makes
 // the VNNI table's choices). qsr::Error without AVX2.
 const IntKernels& int_kernels_w16_emulation();
+// A table that lowers for `isa`'s layouts (IntEngine's choices for it) on any CPU, and runs the
+// scalar twin, which computes every layout exactly: for writing lowered models
+// (IntEngine::infer_model) for another machine.
+const IntKernels& int_lowering_table(Isa isa);
 // The active ISA's table (active_isa(), QSR_ISA).
 const IntKernels& int_kernels();
 

@@ -6,7 +6,7 @@
 #include <type_traits>
 
 #include "quant/kernels/int_kernels.h"
-#include "quant/spec.h"
+#include "quant/spec_int.h"
 
 namespace qsr::quant::int_scalar {
 
@@ -82,7 +82,7 @@ void store(const IntConvArgs& a, int y, int x, int c, Acc raw) {
     return;
   }
   const Multiplier m{a.m0_32[c], int(a.shift[c])};
-  const int32_t q = requantize(acc, m, a.zo, a.lo, a.hi, a.away ? Rounding::half_away : Rounding::half_even);
+  const int32_t q = requantize_code(acc, m, a.zo, a.lo, a.hi, a.away ? Rounding::half_away : Rounding::half_even);
   if (a.out8) a.out8[y * a.out_row + int64_t(x) * a.out_cs + c] = static_cast<uint8_t>(q - a.out_off);
   else a.out[y * a.out_row + int64_t(x) * a.out_cs + c] = static_cast<int16_t>(q);
 }
@@ -134,7 +134,7 @@ void quantize_rows(const IntQuantArgs& a, int y0, int y1) {
   for (int y = y0; y < y1; ++y)
     for (int x = 0; x < a.w; ++x)
       for (int ch = 0; ch < a.c; ++ch) {
-        const int64_t q = round_value(a.x[(int64_t(y) * a.w + x) * a.c + ch] / a.scale, r) + a.zp;
+        const int64_t q = round_value_det(a.x[(int64_t(y) * a.w + x) * a.c + ch] / a.scale, r) + a.zp;
         const int64_t c = std::clamp<int64_t>(q, a.qmin, a.qmax);
         if (a.out8) a.out8[y * a.out_row + int64_t(x) * a.out_cs + ch] = static_cast<uint8_t>(c - a.off);
         else a.out[y * a.out_row + int64_t(x) * a.out_cs + ch] = static_cast<int16_t>(c);

@@ -9,12 +9,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <vector>
 
 #include "quant/kernels/int_avx2_ops.h"
 #include "quant/kernels/int_kernels.h"
 #include "quant/kernels/round_simd.h"
-#include "quant/spec.h"
+#include "quant/spec_int.h"
 
 namespace qsr::quant::int_w16 {
 
