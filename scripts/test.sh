@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite: install dependencies, then
 #   1. release build (the shipped configuration), every test;
-#   2. scalar-only build without OpenMP (-DQSR_SIMD=OFF -DQSR_OPENMP=OFF), every test;
-#   3. ASan + UBSan debug build, every unit test.
-# Warnings are errors in all three. Prints ctest's summary for each.
+#   2. the inference-only library built alone (-DQSR_INFER_ONLY=ON), scalar and SIMD, its
+#      tests on a model the release build exports;
+#   3. scalar-only build without OpenMP (-DQSR_SIMD=OFF -DQSR_OPENMP=OFF), every test;
+#   4. ASan + UBSan debug build, every unit test.
+# Warnings are errors in all of them. Prints ctest's summary for each.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -17,6 +19,18 @@ step "release build"
 bash scripts/build.sh build -DCMAKE_BUILD_TYPE=Release
 step "release tests"
 ctest --test-dir build --output-on-failure -j "$jobs"
+
+step "inference-only builds (quant/infer alone: scalar; AVX2 and AVX-512), on a model exported by the release build"
+infer_tmp=$(mktemp -d)
+build/tools/qsr quantize --model models/pretrained/espcn_x3.safetensors --mode int8 --weight-rounding nearest \
+  --calib tests/fixtures --calib-images 2 --out "$infer_tmp/x3_int8.safetensors" > /dev/null
+build/tools/qsr export --format engine --model "$infer_tmp/x3_int8.safetensors" --out "$infer_tmp/espcn.qsri" --golden 37x23 > /dev/null
+for simd in OFF ON; do
+  bash scripts/build.sh build-infer-simd-$simd -DCMAKE_BUILD_TYPE=Release -DQSR_INFER_ONLY=ON -DQSR_SIMD=$simd \
+    -DQSR_INFER_TEST_MODEL="$infer_tmp/espcn.qsri" -DQSR_INFER_TEST_SIZE="37 23"
+  ctest --test-dir build-infer-simd-$simd --output-on-failure
+done
+rm -rf "$infer_tmp"
 
 step "scalar-only, no-OpenMP build"
 bash scripts/build.sh build-scalar -DCMAKE_BUILD_TYPE=Release -DQSR_SIMD=OFF -DQSR_OPENMP=OFF -DQSR_BUILD_BENCH=OFF

@@ -261,7 +261,7 @@ int export_engine(const ExportArgs& a, const quant::QuantModel& q, int gw, int g
   int64_t weights = 0;
   for (const auto& L : lowered.layers()) weights += int64_t(L.k) * L.k * L.cin * L.cout;
   fmt::print("{}: {} ({}), lowered for {} layouts\n{}", a.model, q.mode, q.cfg.describe(), isa_name(isa), lowered.describe());
-  fmt::print("wrote {}: {} bytes (packed weights of {} taps, requantisation tables)\n", a.out, blob.size(), weights);
+  fmt::print("wrote {}: {} bytes ({} weights packed for the kernels, requantisation tables)\n", a.out, blob.size(), weights);
   for (int band : {QSR_INFER_DEFAULT_BAND, 2})
     fmt::print("  arena for {}-pixel-wide rows, band {}: {} bytes (any height)\n", a.width, band,
                qsr_infer_arena_bytes(&m, a.width, band));

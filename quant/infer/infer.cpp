@@ -35,6 +35,8 @@ using quant::IntQuantArgs;
 const IntKernels kScalar{Isa::scalar, "scalar", &quant::int_scalar::conv_rows, &quant::int_scalar::quantize_rows};
 #ifdef QSR_HAVE_SIMD
 const IntKernels kAvx2{Isa::avx2, "avx2", &quant::int_avx2::conv_rows, &quant::int_avx2::quantize_rows};
+#endif
+#ifdef QSR_INFER_HAVE_AVX512
 const IntKernels kAvx512{Isa::avx512, "avx512-vnni", &quant::int_avx512::conv_rows, &quant::int_avx512::quantize_rows};
 #endif
 
@@ -46,9 +48,11 @@ const IntKernels* pick_kernels(uint32_t lanes, unsigned flags) {
     __builtin_cpu_init();
     if (lanes == 8 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
       return &kAvx2;
+#ifdef QSR_INFER_HAVE_AVX512
     if (lanes == 16 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni"))
       return &kAvx512;
+#endif
   }
 #else
   (void)lanes, (void)flags;
@@ -359,6 +363,15 @@ struct ImageIo {
   int in_len = 0, out_len = 0;           // per row
 };
 
+// The row lengths of a whole-image run; false for an unopened model or a bad width.
+bool image_rows(const qsr_infer_model* model, int width, ImageIo& io) {
+  const Model* M = model_of(model);
+  if (!M || width < 1 || width > 65536) return false;
+  io.in_len = width * int(M->h->channels);
+  io.out_len = io.in_len * int(M->h->scale);
+  return true;
+}
+
 int read_f32(void* c, int y, float* row) {
   const ImageIo& io = *static_cast<const ImageIo*>(c);
   std::memcpy(row, io.inf + size_t(y) * io.in_stride, sizeof(float) * size_t(io.in_len));
@@ -480,24 +493,18 @@ int qsr_infer_run_rows(const qsr_infer_model* model, int width, int height, int 
 
 int qsr_infer_run_f32(const qsr_infer_model* model, const float* in, int width, int height, float* out, int band,
                       void* arena, size_t arena_bytes) {
-  const Model* M = model_of(model);
-  if (!M || !in || !out || width < 1) return QSR_INFER_E_ARG;
   ImageIo io;
+  if (!in || !out || !image_rows(model, width, io)) return QSR_INFER_E_ARG;
   io.inf = in, io.outf = out;
-  io.in_len = width * int(M->h->channels);
-  io.out_len = io.in_len * int(M->h->scale);
   io.in_stride = size_t(io.in_len), io.out_stride = size_t(io.out_len);
   return qsr_infer_run_rows(model, width, height, band, read_f32, write_f32, &io, arena, arena_bytes);
 }
 
 int qsr_infer_run_u8(const qsr_infer_model* model, const uint8_t* in, int width, int height, size_t in_stride,
                      uint8_t* out, size_t out_stride, int band, void* arena, size_t arena_bytes) {
-  const Model* M = model_of(model);
-  if (!M || !in || !out || width < 1) return QSR_INFER_E_ARG;
   ImageIo io;
+  if (!in || !out || !image_rows(model, width, io)) return QSR_INFER_E_ARG;
   io.in8 = in, io.out8 = out;
-  io.in_len = width * int(M->h->channels);
-  io.out_len = io.in_len * int(M->h->scale);
   io.in_stride = in_stride ? in_stride : size_t(io.in_len);
   io.out_stride = out_stride ? out_stride : size_t(io.out_len);
   if (io.in_stride < size_t(io.in_len) || io.out_stride < size_t(io.out_len)) return QSR_INFER_E_ARG;
