@@ -3,7 +3,8 @@
 # thread each, on a 640x360 low-res frame: rounds alternate the two, each a median of 5 runs;
 # the ratio is C time / engine time per round (docs/EMBEDDED.md).
 #   bench/c_export.sh MODEL [ROUNDS] [CFLAGS...]      (default 5 rounds, -O2)
-# Environment: QSR (the qsr binary, default build/tools/qsr), CC (default cc).
+# Environment: QSR (the qsr binary, default build/tools/qsr), CC (default cc), EXPORT_ARGS (more
+# qsr export options, e.g. --weight-storage bytes).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 qsr=${QSR:-$root/build/tools/qsr}
@@ -14,7 +15,7 @@ cflags=("$@")
 [ ${#cflags[@]} -gt 0 ] || cflags=(-O2)
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-"$qsr" export --format c --model "$model" --out "$dir"
+"$qsr" export --format c --model "$model" --out "$dir" ${EXPORT_ARGS:-}
 "${CC:-cc}" -std=c99 "${cflags[@]}" -I "$dir" "$dir/espcn.c" "$root/bench/c_export_bench.c" -o "$dir/bench_c"
 echo "C: ${CC:-cc} -std=c99 ${cflags[*]}; engine: QSR_ISA=scalar, 1 thread"
 ratios=()

@@ -23,6 +23,9 @@ struct CLayer {
   bool half_away = false;
   std::string wtype, intype, outtype;  // C types
   int wsize = 0, insize = 0, outsize = 0;
+  // Weights of at most 4 bits: two codes per byte (uint8_t), low nibble first, sign-extended
+  // (signed formats) in the inner loop.
+  bool nibbles = false, wsigned = true;
   int acc_bits = 0;
 };
 
@@ -35,7 +38,7 @@ std::string ctype(const QFormat& f, int* size) {
   }
 }
 
-std::vector<CLayer> lower(const QuantModel& q) {
+std::vector<CLayer> lower(const QuantModel& q, bool pack4) {
   const size_t L = q.kernels.size();
   std::vector<CLayer> out(L);
   for (size_t i = 0; i < L; ++i) {
@@ -59,6 +62,8 @@ std::vector<CLayer> lower(const QuantModel& q) {
           for (int ci = 0; ci < c.cin; ++ci)
             c.w[size_t(((co * c.k + ky) * c.k + kx) * c.cin + ci)] = wk[size_t(((ky * c.k + kx) * c.cin + ci) * c.cout + co)];
     c.wtype = ctype(wq.fmt, &c.wsize);
+    c.nibbles = pack4 && wq.fmt.bits <= 4;
+    c.wsigned = wq.fmt.is_signed;
     const ActQuant& ai = q.acts[i];
     const ActQuant& ao = q.acts[i + 1];
     c.intype = ctype(ai.fmt, &c.insize);
@@ -116,13 +121,13 @@ std::string upper(std::string s) {
 
 }  // namespace
 
-CExport export_c(const QuantModel& q, const std::string& name, int width, int gw, int gh, uint64_t seed) {
+CExport export_c(const QuantModel& q, const std::string& name, int width, int gw, int gh, uint64_t seed, bool pack4) {
   QSR_CHECK(!name.empty() && (std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_') &&
                 std::all_of(name.begin(), name.end(), [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_'; }),
             "export: --name '" + name + "' is not a C identifier");
   QSR_CHECK(width >= 1 && gw >= 1 && gh >= 1, "export: sizes must be positive");
   QSR_CHECK(!q.needs_calibration(), "export: the model's activations are not calibrated");
-  const std::vector<CLayer> ls = lower(q);
+  const std::vector<CLayer> ls = lower(q, pack4);
   const size_t L = ls.size();
   const int r = q.cfg.scale, cimg = q.cfg.channels;
   const std::string N = upper(name);
@@ -155,11 +160,18 @@ CExport export_c(const QuantModel& q, const std::string& name, int width, int gw
   for (size_t i = 0; i < L; ++i) {
     const CLayer& c = ls[i];
     s << fmt::format("/* conv{}: {}x{} {}->{}, weights [cout][ky][kx][cin] */\n", i + 1, c.k, c.k, c.cin, c.cout);
-    s << "static const " << c.wtype << " " << name << "_w" << i + 1 << "[" << c.w.size() << "] = {\n" << array_body(c.w) << "};\n";
+    if (c.nibbles) {
+      std::vector<int32_t> packed((c.w.size() + 1) / 2, 0);
+      for (size_t j = 0; j < c.w.size(); ++j) packed[j / 2] |= (c.w[j] & 15) << (4 * (j % 2));
+      s << "/* two 4-bit codes per byte, low nibble first */\n";
+      s << "static const uint8_t " << name << "_w" << i + 1 << "[" << packed.size() << "] = {\n" << array_body(packed) << "};\n";
+    } else {
+      s << "static const " << c.wtype << " " << name << "_w" << i + 1 << "[" << c.w.size() << "] = {\n" << array_body(c.w) << "};\n";
+    }
     s << "static const int32_t " << name << "_b" << i + 1 << "[" << c.cout << "] = {\n" << array_body(c.bias) << "};\n";
     s << "static const int32_t " << name << "_m" << i + 1 << "[" << c.cout << "] = {\n" << array_body(c.m0) << "};\n";
     s << "static const uint8_t " << name << "_s" << i + 1 << "[" << c.cout << "] = {\n" << array_body(c.shift) << "};\n\n";
-    e.weight_bytes += int64_t(c.w.size()) * c.wsize + int64_t(c.cout) * 9;
+    e.weight_bytes += (c.nibbles ? int64_t(c.w.size() + 1) / 2 : int64_t(c.w.size()) * c.wsize) + int64_t(c.cout) * 9;
   }
   s << "/* round(acc * m0 / 2^shift) with the format's rule, + zero point, clamped: the spec's requantisation.\n"
        "   |acc| < 2^31 and m0 < 2^31, so the product fits 62 bits; floor is computed without shifting negatives. */\n"
@@ -185,11 +197,30 @@ CExport export_c(const QuantModel& q, const std::string& name, int width, int gw
       << "      int32_t acc = " << name << "_b" << i + 1 << "[co];\n"
       << "      for (ky = 0; ky < " << c.k << "; ++ky) {\n        const " << c.intype << " *row = rows[ky];\n"
       << "        if (!row) continue;\n        for (kx = 0; kx < " << c.k << "; ++kx) {\n"
-      << "          const int xx = x + kx - " << c.k / 2 << ";\n          const " << c.intype << " *px;\n          const "
-      << c.wtype << " *wp;\n          if (xx < 0 || xx >= width) continue;\n"
-      << "          px = row + (size_t)xx * " << c.cin << ";\n          wp = " << name << "_w" << i + 1 << " + ((co * " << c.k
-      << " + ky) * " << c.k << " + kx) * " << c.cin << ";\n"
-      << "          for (ci = 0; ci < " << c.cin << "; ++ci) acc += ((int32_t)px[ci] - (" << c.zin << ")) * (int32_t)wp[ci];\n"
+      << "          const int xx = x + kx - " << c.k / 2 << ";\n          const " << c.intype << " *px;\n"
+      << (c.nibbles ? "          size_t wi;\n" : "          const " + c.wtype + " *wp;\n")
+      << "          if (xx < 0 || xx >= width) continue;\n"
+      << "          px = row + (size_t)xx * " << c.cin << ";\n";
+    const std::string widx = fmt::format("((co * {0} + ky) * {0} + kx) * {1}", c.k, c.cin);
+    // Sign extension of a 4-bit two's complement nibble (signed weight formats).
+    const std::string sext0 = c.wsigned ? "            w0 -= (w0 & 8) << 1;\n" : "";
+    const std::string sext1 = c.wsigned ? "            w1 -= (w1 & 8) << 1;\n" : "";
+    if (c.nibbles && c.cin % 2 == 0)  // whole bytes per (co, ky, kx): both nibbles at once
+      s << "          wi = (size_t)" << widx << " / 2;\n"
+        << "          for (ci = 0; ci < " << c.cin << "; ci += 2, ++wi) {\n"
+        << "            const int32_t b = " << name << "_w" << i + 1 << "[wi];\n"
+        << "            int32_t w0 = b & 15, w1 = b >> 4;\n" << sext0 << sext1
+        << "            acc += ((int32_t)px[ci] - (" << c.zin << ")) * w0 + ((int32_t)px[ci + 1] - (" << c.zin << ")) * w1;\n"
+        << "          }\n";
+    else if (c.nibbles)
+      s << "          wi = (size_t)" << widx << ";\n"
+        << "          for (ci = 0; ci < " << c.cin << "; ++ci, ++wi) {\n"
+        << "            int32_t w0 = (" << name << "_w" << i + 1 << "[wi >> 1] >> (4 * (wi & 1))) & 15;\n" << sext0
+        << "            acc += ((int32_t)px[ci] - (" << c.zin << ")) * w0;\n          }\n";
+    else
+      s << "          wp = " << name << "_w" << i + 1 << " + " << widx << ";\n"
+        << "          for (ci = 0; ci < " << c.cin << "; ++ci) acc += ((int32_t)px[ci] - (" << c.zin << ")) * (int32_t)wp[ci];\n";
+    s
       << "        }\n      }\n      {\n        const int32_t v = " << name << "_requant(acc, " << name << "_m" << i + 1 << "[co], "
       << name << "_s" << i + 1 << "[co], " << c.zout << ", " << c.lo << ", " << c.hi << ", " << (c.half_away ? 1 : 0) << ");\n";
     if (last) {
@@ -291,7 +322,7 @@ CExport export_c(const QuantModel& q, const std::string& name, int width, int gw
                      {"in_channels", c.cin},
                      {"out_channels", c.cout},
                      {"activation", conv_activation(q.cfg, i) == Activation::relu ? "relu (clamp at the output zero point)" : "none"},
-                     {"weights", {{"format", format_json(wq.fmt)}, {"qmin", wq.fmt.qmin()}, {"qmax", wq.fmt.qmax()}, {"scale", ws}, {"c_type", c.wtype}}},
+                     {"weights", {{"format", format_json(wq.fmt)}, {"qmin", wq.fmt.qmin()}, {"qmax", wq.fmt.qmax()}, {"scale", ws}, {"c_type", c.nibbles ? "uint8_t, two codes per byte (low nibble first)" : c.wtype}}},
                      {"input", fmt::format("a{}", i)},
                      {"output", fmt::format("a{}", i + 1)},
                      {"bias", {{"bits", 32}, {"scale", "input scale x weight scale (per output channel)"}}},

@@ -37,6 +37,8 @@ struct CExport {
 
 // Exports `q` under the C identifier prefix `name` (letters, digits, '_'), the arena sized
 // for `width`-pixel-wide low-res rows, golden vectors of gw x gh low-res pixels (seed `seed`).
-CExport export_c(const QuantModel& q, const std::string& name, int width, int gw, int gh, uint64_t seed);
+// pack4: weights of at most 4 bits two per byte (half the flash; the inner loop unpacks
+// them), else one per int8_t.
+CExport export_c(const QuantModel& q, const std::string& name, int width, int gw, int gh, uint64_t seed, bool pack4 = true);
 
 }  // namespace qsr::quant

@@ -334,6 +334,14 @@ EOF
         ok=0
         [ $rc -eq 0 ] && grep -q "bytes of arena for 640-pixel-wide rows" <<<"$out" && grep -q "flash:" <<<"$out" &&
           json_check "$tmp/cx_$m/espcn.json" 'len(j["convs"]) == 4 and all(c["accumulator_bits"] <= 32 for c in j["convs"]) and len(j["tensors"]) == 5 and j["arena_bytes"] > 0' || ok=1
+        # 4-bit weights: two per byte (half the flash of int8's), or one per int8_t on request.
+        if [ $m = w4a4 ]; then
+          json_check "$tmp/cx_$m/espcn.json" 'all(c["weights"]["c_type"].startswith("uint8_t, two codes per byte") for c in j["convs"]) and j["weight_bytes"] < 32000' || ok=1
+          run -- export --format c --weight-storage bytes --model "$tmp/x3_$m.safetensors" --out "$tmp/cx_${m}_bytes" --golden 19x13
+          [ $rc -eq 0 ] && json_check "$tmp/cx_${m}_bytes/espcn.json" 'all(c["weights"]["c_type"] == "int8_t" for c in j["convs"]) and j["weight_bytes"] > 60000' &&
+            cc -std=c99 -pedantic -Wall -Wextra -Werror -O2 "$tmp/cx_${m}_bytes/espcn.c" "$tmp/cx_${m}_bytes/espcn_check.c" -o "$tmp/cx_${m}_bytes/check" &&
+            "$tmp/cx_${m}_bytes/check" | grep -q -E "espcn: 0 of [0-9]+ output codes differ" || ok=1
+        fi
         for flags in "" $m32; do
           if ! cc -std=c99 -pedantic -Wall -Wextra -Werror -O2 $flags "$tmp/cx_$m/espcn.c" "$tmp/cx_$m/espcn_check.c" -o "$tmp/cx_$m/check$flags" ||
              ! "$tmp/cx_$m/check$flags" | grep -q -E "espcn: 0 of [0-9]+ output codes differ"; then
@@ -342,7 +350,7 @@ EOF
         done
         ! grep -q -E "float|double|malloc|#include <(stdlib|string|math|stdio)" "$tmp/cx_$m/espcn.c" "$tmp/cx_$m/espcn.h" || ok=1
         if [ $ok -eq 0 ]; then
-          pass "qsr export --format c ($m): C99 -Werror${m32:+ and $m32}, bit-exact with the engine on the golden vectors, integer only"
+          pass "qsr export --format c ($m): C99 -Werror${m32:+ and $m32}, bit-exact with the engine on the golden vectors, integer only$([ $m = w4a4 ] && echo ", 4-bit weights two per byte (or one with --weight-storage bytes)")"
         else
           fail "qsr export --format c of the $m model compiles with cc -std=c99 -Wall -Wextra -Werror${m32:+ ($m32 too)} and its check prints 0 differing codes"
         fi

@@ -609,6 +609,10 @@ int main(int argc, char** argv) {
   exp->add_option("--width", xa.width, "low-res row width the reported arena is for (default 640)")->check(CLI::Range(1, 1 << 20));
   exp->add_option("--golden", xa.golden, "low-res size of the golden vectors, WxH (c: default 37x23; engine: OUT.golden_in.raw and OUT.golden_out.raw, 8-bit luma, only when given)");
   exp->add_option("--seed", xa.seed, "seed of the golden input");
+  exp->add_option("--weight-storage", xa.weight_storage,
+                  "c: packed (default: weights of at most 4 bits two per byte, half the flash, unpacked in the inner loop) "
+                  "or bytes (one per int8_t: faster)")
+      ->check(CLI::IsMember({"packed", "bytes"}));
   exp->add_option("--isa", xa.isa, "engine: the kernel layouts to lower for: avx2 (default; runs on AVX2 and scalar kernels), avx512 (AVX-512 VNNI and scalar) or scalar (no Winograd: smaller)")
       ->check(CLI::IsMember({"avx2", "avx512", "scalar"}));
 

@@ -301,7 +301,7 @@ int cmd_export(const ExportArgs& a) {
             "--golden " + golden + ": expected WxH, e.g. 37x23");
   const quant::QuantModel q = quant::load_quant_model(a.model);
   if (a.format == "engine") return export_engine(a, q, gw, gh);
-  const quant::CExport e = quant::export_c(q, a.name, a.width, gw, gh, a.seed);
+  const quant::CExport e = quant::export_c(q, a.name, a.width, gw, gh, a.seed, a.weight_storage == "packed");
   std::filesystem::create_directories(a.out);
   const std::filesystem::path d(a.out);
   write_file_atomic((d / (a.name + ".h")).string(), e.header);

@@ -67,6 +67,7 @@ struct ExportArgs {
   int width = 640;                 // the stream width the arena is reported for
   std::string golden;              // low-res size of the golden vectors (c: default 37x23; engine: none)
   std::string isa = "avx2";        // engine: the kernel layouts to lower for
+  std::string weight_storage = "packed";  // c: weights of at most 4 bits two per byte, or "bytes"
   uint64_t seed = 1337;
 };
 int cmd_export(const ExportArgs& a);
