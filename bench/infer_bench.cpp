@@ -62,11 +62,8 @@ int main(int argc, char** argv) try {
   const Isa isa = engine.kernels().isa;
   // The model lowered for the kernels the engine runs (the library then picks the same table).
   const std::vector<uint8_t> blob = quant::IntEngine(q, quant::int_lowering_table(isa)).infer_model();
-  std::vector<uint8_t> store(blob.size() + 64);
-  uint8_t* at = store.data() + (64 - reinterpret_cast<uintptr_t>(store.data()) % 64) % 64;
-  std::memcpy(at, blob.data(), blob.size());
-  qsr_infer_model m;
-  const int rc = qsr_infer_open(&m, at, blob.size(), isa == Isa::scalar ? QSR_INFER_FORCE_SCALAR : 0);
+  qsr_infer_model m;  // (a vector's storage is 16-byte aligned, as the library needs)
+  const int rc = qsr_infer_open(&m, blob.data(), blob.size(), isa == Isa::scalar ? QSR_INFER_FORCE_SCALAR : 0);
   QSR_CHECK(rc == QSR_INFER_OK, qsr_infer_strerror(rc));
   qsr_infer_info info;
   qsr_infer_get_info(&m, &info);

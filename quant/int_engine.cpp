@@ -105,9 +105,6 @@ int bits_of(double bound) {
   return b;
 }
 
-// Elements per pixel of a code buffer: the channel count rounded up to whole int16 pairs
-// (int16 codes) or u8 quads (bytes), or 1 for a 1-channel tensor.
-int channel_stride(int c, bool bytes) { return c == 1 ? 1 : bytes ? (c + 3) / 4 * 4 : (c + 1) / 2 * 2; }
 
 // The weight that window-row element j of kernel row ky multiplies for channel c, for pixels
 // `cs` elements apart (column j / cs, input channel j % cs; 0 past the kernel, cin or cout).
@@ -157,10 +154,10 @@ struct CodeBuf {
   std::unique_ptr<int16_t[]> data;  // uninitialised: the producer writes the interior, fill_border the rest
   void shape(int n_, int h_, int w_, int c_, int pad_, bool bytes_ = false, int32_t off_ = 0) {
     n = n_, h = h_, w = w_, c = c_, pad = pad_, bytes = bytes_, off = off_;
-    cs = channel_stride(c, bytes);
-    row = int64_t(w + 2 * pad + (bytes ? 3 : 1)) * cs;  // the extra columns: pairs / quads past a 1-channel row
+    cs = int_channel_stride(c, bytes);
+    row = int_buffer_row(w, pad, cs, bytes);
     img = int64_t(h + 2 * pad) * row;
-    const int64_t slack = int64_t(kIntMR + 8) * cs + 2 * row + 64;
+    const int64_t slack = int_read_slack(cs, row);
     size = n * img + slack;  // elements
     const int64_t words = bytes ? (size + 1) / 2 : size;
     if (words > cap) {
@@ -376,13 +373,8 @@ void check_int16(const QFormat& f, const std::string& what) {
 // Packs HWIO codes into the blocks of int_kernels.h.
 void IntEngine::Impl::pack(Layer& L, const std::vector<int32_t>& w) {
   const int cout = L.cout;
-  const int rem = cout % 16;
-  L.nvec = cout / 16;
-  L.tail = L.ndot = 0;
-  if (rem > 0 && rem <= kIntDotMax) L.ndot = rem;
-  else if (rem > 0 && rem <= 8) L.tail = 8;
-  else if (rem > 8 && rem <= 8 + kIntDotMax) L.tail = 8, L.ndot = rem - 8;
-  else if (rem > 0) L.nvec += 1;
+  const IntBlocks b = int_blocks(cout);
+  L.nvec = b.nvec, L.tail = b.tail, L.ndot = b.ndot;
   pack_blocks(WindowWeights{w, L.k, L.cin, cout, L.cs}, 2, L.T, L.nvec, L.tail, L.ndot, L.wpack, 16, L.wdot, L.dotlen);
   L.wsum.assign(size_t(cout), 0);
   for (size_t j = 0; j < w.size(); ++j) L.wsum[j % size_t(cout)] += w[j];
@@ -399,7 +391,7 @@ void IntEngine::Impl::try_u8(Layer& L, const std::vector<int32_t>& w, const QFor
   for (int32_t v : w)
     if (v < -128 || v > 127) return;
   const int k = L.k, cout = L.cout;
-  const int cs = channel_stride(L.cin, true);
+  const int cs = int_channel_stride(L.cin, true);
   const int T4 = (k * cs + 3) / 4;
   const WindowWeights weight{w, k, L.cin, cout, cs};
   std::vector<int32_t> beff(L.beff.size(), 0);
@@ -582,7 +574,7 @@ void IntEngine::Impl::lower_integer(size_t i, Layer& L, const std::vector<int>& 
     wabs = std::max<int64_t>(wabs, std::abs(int64_t(v)));
   }
   pack(L, w);
-  const size_t cpad = size_t((L.cout + 15) / 16 * 16 + 16);
+  const size_t cpad = size_t(int_channel_pad(L.cout));
   auto s_w = [&](int c) { return wq.params.scale[wq.params.size() == 1 ? 0 : size_t(oc(c))]; };
   std::vector<int64_t> l1(size_t(L.cout), 0);
   for (size_t j = 0; j < w.size(); ++j) l1[j % size_t(L.cout)] += std::abs(int64_t(w[j]));
@@ -713,7 +705,7 @@ void IntEngine::Impl::lower() {
     L.cin = int(kt.dim(2));
     L.cout = int(kt.dim(3));
     L.pad = L.k / 2;
-    L.cs = channel_stride(L.cin, false);
+    L.cs = int_channel_stride(L.cin, false);
     L.T = (L.k * L.cs + 1) / 2;
     L.act = conv_activation(q.cfg, i);
     L.path = q.integer_layer(int(i))                           ? LayerPath::integer

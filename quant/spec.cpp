@@ -244,14 +244,20 @@ Multiplier quantize_multiplier(double m) {
 
 double multiplier_value(const Multiplier& m) { return std::ldexp(double(m.m0), -m.shift); }
 
-int64_t rounding_mul_shift(int64_t acc, const Multiplier& m, Rounding r) {
+namespace {
+void check_accumulator(int64_t acc) {
   QSR_CHECK(acc > -(int64_t(1) << 62) && acc < (int64_t(1) << 62), "requantisation: accumulator beyond 62 bits");
+}
+}  // namespace
+
+int64_t rounding_mul_shift(int64_t acc, const Multiplier& m, Rounding r) {
+  check_accumulator(acc);
   return mul_shift_round(acc, m, r);
 }
 
 int32_t requantize(int64_t acc, const Multiplier& m, int32_t zero_point, int32_t lo, int32_t hi, Rounding r) {
-  const int64_t y = rounding_mul_shift(acc, m, r) + zero_point;
-  return static_cast<int32_t>(std::clamp<int64_t>(y, lo, hi));
+  check_accumulator(acc);
+  return requantize_code(acc, m, zero_point, lo, hi, r);
 }
 
 int32_t quantize_bias(float b, double s_acc) {

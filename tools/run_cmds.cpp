@@ -248,12 +248,10 @@ int export_engine(const ExportArgs& a, const quant::QuantModel& q, int gw, int g
   const Isa isa = parse_isa(a.isa);
   const quant::IntEngine lowered(q, quant::int_lowering_table(isa));
   const std::vector<uint8_t> blob = lowered.infer_model();
-  // The library's own check of what it will read (and the arena it will ask for).
-  std::vector<uint8_t> copy(blob.size() + 64);
-  uint8_t* at = copy.data() + (64 - reinterpret_cast<uintptr_t>(copy.data()) % 64) % 64;
-  std::memcpy(at, blob.data(), blob.size());
+  // The library's own check of what it will read (and the arena it will ask for); a vector's
+  // storage has operator new's 16-byte alignment, as the library needs.
   qsr_infer_model m;
-  const int rc = qsr_infer_open(&m, at, blob.size(), 0);
+  const int rc = qsr_infer_open(&m, blob.data(), blob.size(), 0);
   QSR_CHECK(rc == QSR_INFER_OK, std::string("the written model does not open: ") + qsr_infer_strerror(rc));
   const std::filesystem::path out(a.out);
   if (out.has_parent_path()) std::filesystem::create_directories(out.parent_path());

@@ -106,23 +106,18 @@ bool bind(const Model& M, const ArrayRef& a, int64_t want, const T*& p) {
 bool bind_conv(const Model& M, const ConvRecord& R, uint32_t lanes, Conv& C) {
   C.r = &R;
   if (!in_range(R.k, 1, 15) || R.k % 2 == 0 || !in_range(R.cin, 1, 1024) || !in_range(R.cout, 1, 1024)) return false;
-  if (R.cs != channel_stride(R.cin, false) || R.T != (R.k * R.cs + 1) / 2) return false;
-  // The blocks of the output channels (IntEngine's pack()).
-  const int rem = R.cout % 16;
-  int nvec = R.cout / 16, tail = 0, ndot = 0;
-  if (rem > 0 && rem <= quant::kIntDotMax) ndot = rem;
-  else if (rem > 0 && rem <= 8) tail = 8;
-  else if (rem > 8 && rem <= 8 + quant::kIntDotMax) tail = 8, ndot = rem - 8;
-  else if (rem > 0) nvec += 1;
+  if (R.cs != quant::int_channel_stride(R.cin, false) || R.T != (R.k * R.cs + 1) / 2) return false;
+  const quant::IntBlocks blocks = quant::int_blocks(R.cout);
+  const int nvec = blocks.nvec, tail = blocks.tail, ndot = blocks.ndot;
   if (R.nvec != nvec || R.tail != tail || R.ndot != ndot) return false;
   const int64_t lanes_total = int64_t(nvec) * 16 + tail, k = R.k;
   if (R.dotlen != (R.k * R.cs + 15) / 16 * 16) return false;
   if (!in_range(R.rq, 0, 2) || !in_range(R.lo, -32768, 32767) || !in_range(R.hi, R.lo, 32767) || !in_range(R.zo, -32768, 32767))
     return false;
   if (R.wide && R.chunk < 1) return false;
-  const int64_t cpad = channel_pad(R.cout);
+  const int64_t cpad = quant::int_channel_pad(R.cout);
   if (R.u8) {
-    if (R.cs8 != channel_stride(R.cin, true) || R.T4 != (R.k * R.cs8 + 3) / 4 || R.dotlen8 != (R.k * R.cs8 + 31) / 32 * 32 ||
+    if (R.cs8 != quant::int_channel_stride(R.cin, true) || R.T4 != (R.k * R.cs8 + 3) / 4 || R.dotlen8 != (R.k * R.cs8 + 31) / 32 * 32 ||
         R.kacc < 1 || R.wino || R.wide || !in_range(int64_t(R.in_zp) - R.in_off, 0, 255))
       return false;
     if (!bind(M, R.wpack8, lanes_total * k * R.T4 * 4, C.wpack8) || !bind(M, R.wdot8, int64_t(ndot) * k * R.dotlen8, C.wdot8))
@@ -204,12 +199,12 @@ bool plan(const Model& M, int w, int band, Plan& P) {
       if (R.wino) scratch = std::max(scratch, quant::int_wino_scratch_bytes(R.cs, R.cout));
     } else {
       const ConvRecord& R = *M.conv[M.n - 1].r;
-      W.cs = channel_stride(R.cout, false);
+      W.cs = quant::int_channel_stride(R.cout, false);
       W.cap = band;
       W.fill = R.zo;
     }
-    W.row = int64_t(w + 2 * W.pad + (W.bytes ? 3 : 1)) * W.cs;
-    W.elems = int64_t(W.cap) * W.row + int64_t(quant::kIntMR + 8) * W.cs + 2 * W.row + 64;  // the engine's slack
+    W.row = quant::int_buffer_row(w, W.pad, W.cs, W.bytes);
+    W.elems = int64_t(W.cap) * W.row + quant::int_read_slack(W.cs, W.row);
     W.off = at;
     at = align64(at + size_t(W.elems) * (W.bytes ? 1 : 2));
   }

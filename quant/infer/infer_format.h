@@ -70,9 +70,4 @@ inline uint32_t fnv1a(const unsigned char* p, uint64_t n) {
   return h;
 }
 
-// Elements per pixel of a code buffer (int_engine.cpp's channel_stride).
-inline int channel_stride(int c, bool bytes) { return c == 1 ? 1 : bytes ? (c + 3) / 4 * 4 : (c + 1) / 2 * 2; }
-// Entries of the per-channel arrays: cout rounded up to 16, then 16 more (int_kernels.h).
-inline int64_t channel_pad(int cout) { return int64_t(cout + 15) / 16 * 16 + 16; }
-
 }  // namespace qsr::infer

@@ -167,6 +167,33 @@ constexpr int64_t int_wino_scratch_bytes(int cs, int cout) {
   return int64_t(16) * (kIntWinoNT + kIntWinoMR) * (int64_t(cs) * 2 + int64_t(cout) * 4) + 64;
 }
 
+// The layouts every caller of the kernels shares (the integer engine's buffers, the inference
+// library's row windows).
+// Elements per pixel of a code buffer: the channel count rounded up to whole int16 pairs
+// (int16 codes) or u8 quads (bytes), or 1 for a 1-channel tensor.
+constexpr int int_channel_stride(int c, bool bytes) { return c == 1 ? 1 : bytes ? (c + 3) / 4 * 4 : (c + 1) / 2 * 2; }
+// Elements per row of a buffer with a border of `pad` pixels: the extra columns hold the
+// pairs / quads a window row reads past a 1-channel row.
+constexpr int64_t int_buffer_row(int w, int pad, int cs, bool bytes) { return int64_t(w + 2 * pad + (bytes ? 3 : 1)) * cs; }
+// Elements past a buffer's last row that tiles may read.
+constexpr int64_t int_read_slack(int cs, int64_t row) { return int64_t(kIntMR + 8) * cs + 2 * row + 64; }
+// Entries of the output stage's per-channel arrays: cout rounded up to 16, then kIntNR more.
+constexpr int64_t int_channel_pad(int cout) { return int64_t(cout + 15) / 16 * 16 + kIntNR; }
+// The output channels' blocks: nvec of 16, then tail (0 or 8) as one 8-channel block, then the
+// last ndot as dot products.
+struct IntBlocks {
+  int nvec = 0, tail = 0, ndot = 0;
+};
+constexpr IntBlocks int_blocks(int cout) {
+  const int rem = cout % 16;
+  IntBlocks b{cout / 16, 0, 0};
+  if (rem > 0 && rem <= kIntDotMax) b.ndot = rem;
+  else if (rem > 0 && rem <= 8) b.tail = 8;
+  else if (rem > 8 && rem <= 8 + kIntDotMax) b.tail = 8, b.ndot = rem - 8;
+  else if (rem > 0) b.nvec += 1;
+  return b;
+}
+
 struct IntQuantArgs {
   const float* x = nullptr;  // NHWC f32, c channels per pixel, w pixels per row
   int w = 0, c = 1;
