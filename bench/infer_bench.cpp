@@ -19,7 +19,7 @@
 #include "engine/cpu.h"
 #include "engine/parallel.h"
 #include "quant/infer/qsr_infer.h"
-#include "quant/int_engine.h"
+#include "quant/lower/int_engine.h"
 
 using namespace qsr;
 
@@ -61,7 +61,7 @@ int main(int argc, char** argv) try {
   const quant::IntEngine engine(q);
   const Isa isa = engine.kernels().isa;
   // The model lowered for the kernels the engine runs (the library then picks the same table).
-  const std::vector<uint8_t> blob = quant::IntEngine(q, quant::int_lowering_table(isa)).infer_model();
+  const std::vector<uint8_t> blob = quant::IntEngine(q, kernel_set_lowering(isa)).infer_model();
   qsr_infer_model m;  // (a vector's storage is 16-byte aligned, as the library needs)
   const int rc = qsr_infer_open(&m, blob.data(), blob.size(), isa == Isa::scalar ? QSR_INFER_FORCE_SCALAR : 0);
   QSR_CHECK(rc == QSR_INFER_OK, qsr_infer_strerror(rc));

@@ -20,7 +20,7 @@
 #include "engine/random.h"
 #include "engine/winograd.h"
 #include "models/espcn.h"
-#include "quant/qat.h"
+#include "quant/qat/qat.h"
 
 using namespace qsr;
 
@@ -72,11 +72,11 @@ struct Config {
 
 int run(const Config& c) {
   set_num_threads(c.threads);
-  set_conv_algo(c.conv);
   const int batch = c.batch > 0 ? c.batch : (c.mode == "train" ? 8 : 1);
   EspcnConfig cfg;
   Espcn model(cfg);
   model.init_glorot(1337);
+  model.set_conv_algo(c.conv);
   Rng rng(42);
   const double macs = double(cfg.macs_per_lr_pixel()) * c.w * c.h * batch;
   Stats st;

@@ -5,7 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "engine/kernels/kernels.h"
+#include "engine/kernels/f32/f32_kernels.h"
 
 namespace qsr {
 

@@ -1,19 +1,13 @@
 #include "engine/ops.h"
 
-#include <atomic>
 #include <cmath>
 #include <cstdlib>
 
 #include "engine/f32_drivers.h"
-#include "engine/kernels/kernels.h"
+#include "engine/kernels/f32/f32_kernels.h"
 #include "engine/winograd.h"
 
 namespace qsr {
-
-namespace {
-// -1: not set by set_conv_algo (use QSR_CONV).
-std::atomic<int> g_conv_algo{-1};
-}  // namespace
 
 ConvAlgo parse_conv_algo(const std::string& name) {
   if (name == "direct") return ConvAlgo::direct;
@@ -39,15 +33,6 @@ ConvAlgo conv_algo_from_env() {
             "QSR_CONV=" + v + ": unknown convolution algorithm (expected direct, winograd or auto)");
   return parse_conv_algo(v);
 }
-
-ConvAlgo conv_algo() {
-  const int forced = g_conv_algo.load(std::memory_order_relaxed);
-  if (forced >= 0) return static_cast<ConvAlgo>(forced);
-  static const ConvAlgo from_env = conv_algo_from_env();  // a throw leaves it unset: the next call throws again
-  return from_env;
-}
-
-void set_conv_algo(ConvAlgo algo) { g_conv_algo.store(static_cast<int>(algo), std::memory_order_relaxed); }
 
 namespace {
 void check_f32(const Var& v, const char* op, const char* what) {
@@ -88,13 +73,12 @@ ConvGeom conv_geom(const Var& x, const Var& w, const Var& b, const char* op) {
   return g;
 }
 
-Var conv_impl(const Var& x, const Var& w, const Var& b, bool fuse_relu) {
+Var conv_impl(const Var& x, const Var& w, const Var& b, bool fuse_relu, ConvAlgo algo) {
   const char* op = fuse_relu ? "conv2d_relu" : "conv2d";
   ConvGeom g = conv_geom(x, w, b, op);
   // Recorded for a gradient: exactly when make_result will record it.
   const bool recorded =
       grad_enabled() && (x.requires_grad() || w.requires_grad() || (b.defined() && b.requires_grad()));
-  const ConvAlgo algo = conv_algo();
   const bool wino = g.k == 3 && (algo == ConvAlgo::winograd || (algo == ConvAlgo::automatic && recorded));
   Tensor y = Tensor::empty({g.n, g.h, g.w, g.cout});
   const auto& K = f32_kernels();
@@ -155,8 +139,8 @@ template <class F> Tensor map2(const Tensor& a, const Tensor& b, F f) {
 }
 }  // namespace
 
-Var conv2d(const Var& x, const Var& w, const Var& b) { return conv_impl(x, w, b, false); }
-Var conv2d_relu(const Var& x, const Var& w, const Var& b) { return conv_impl(x, w, b, true); }
+Var conv2d(const Var& x, const Var& w, const Var& b, ConvAlgo algo) { return conv_impl(x, w, b, false, algo); }
+Var conv2d_relu(const Var& x, const Var& w, const Var& b, ConvAlgo algo) { return conv_impl(x, w, b, true, algo); }
 
 Var relu(const Var& x) {
   check_f32(x, "relu", "input");

@@ -1,5 +1,5 @@
 // Differentiable ops on Vars. Each has a scalar reference for forward and
-// backward (engine/kernels/reference.h for the heavy ones, plain loops for the
+// backward (engine/kernels/f32/reference.h for the heavy ones, plain loops for the
 // elementwise ones) and a central-difference gradient check in tests/.
 // Activations are NHWC f32; conv weights HWIO [k, k, cin, cout]; bias [cout].
 #pragma once
@@ -14,33 +14,19 @@ namespace qsr {
 //   winograd  : Winograd F(4x4, 3x3) for every 3x3 conv, inference included;
 //   automatic : Winograd for 3x3 convs recorded for a gradient (training), direct otherwise,
 //               so inference keeps the direct path's numerics (bit-exact across tilings).
-// A recorded op's backward uses the algorithm of its forward.
+// A recorded op's backward uses the algorithm of its forward. The algorithm is an argument (of
+// the op, of a Conv2d layer, of a model): there is no process-wide setting. The qsr program
+// reads QSR_CONV once (conv_algo_from_env) and passes it on.
 enum class ConvAlgo { direct, winograd, automatic };
-// The process-wide setting: set_conv_algo's, else QSR_CONV=direct|winograd|auto (read once;
-// unset or empty: automatic; any other value makes conv_algo() throw qsr::Error).
-ConvAlgo conv_algo();
-void set_conv_algo(ConvAlgo algo);
 ConvAlgo parse_conv_algo(const std::string& name);  // direct|winograd|auto; throws qsr::Error
 std::string conv_algo_name(ConvAlgo algo);           // direct|winograd|auto
-// QSR_CONV as it is now (what conv_algo() reads once); throws qsr::Error on a bad value.
+// QSR_CONV=direct|winograd|auto as it is now (unset or empty: automatic); qsr::Error on a bad value.
 ConvAlgo conv_algo_from_env();
-// Sets the algorithm for a scope and restores the previous one (a process-wide setting:
-// for one thread driving the engine at a time).
-class ConvAlgoScope {
- public:
-  explicit ConvAlgoScope(ConvAlgo a) : prev_(conv_algo()) { set_conv_algo(a); }
-  ~ConvAlgoScope() { set_conv_algo(prev_); }
-  ConvAlgoScope(const ConvAlgoScope&) = delete;
-  ConvAlgoScope& operator=(const ConvAlgoScope&) = delete;
-
- private:
-  ConvAlgo prev_;
-};
 
 // Stride-1 'same' zero-padded convolution, odd k in 1..7; b may be undefined.
-Var conv2d(const Var& x, const Var& w, const Var& b);
+Var conv2d(const Var& x, const Var& w, const Var& b, ConvAlgo algo = ConvAlgo::automatic);
 // conv2d followed by relu in one pass (the gradient is masked by the output).
-Var conv2d_relu(const Var& x, const Var& w, const Var& b);
+Var conv2d_relu(const Var& x, const Var& w, const Var& b, ConvAlgo algo = ConvAlgo::automatic);
 Var relu(const Var& x);
 Var tanh(const Var& x);
 // depth_to_space with TensorFlow's channel ordering: [n,h,w,r*r*c] -> [n,h*r,w*r,c].

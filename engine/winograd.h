@@ -3,7 +3,7 @@
 // only. Results differ from the direct path by rounding (see docs/ENGINE.md for the
 // measured error); they are bitwise identical for any thread count.
 #pragma once
-#include "engine/kernels/kernels.h"
+#include "engine/kernels/f32/f32_kernels.h"
 
 namespace qsr {
 

@@ -37,14 +37,16 @@ Conv2d::Conv2d(int cin_, int cout_, int k_, Activation act_) : cin(cin_), cout(c
   bias = Var(Tensor::zeros({cout}), true);
 }
 
-Var Conv2d::forward(const Var& x) {
+Var conv2d_act(const Var& x, const Var& w, const Var& b, Activation act, ConvAlgo algo) {
   switch (act) {
-    case Activation::relu: return conv2d_relu(x, weight, bias);
-    case Activation::tanh: return tanh(conv2d(x, weight, bias));
+    case Activation::relu: return conv2d_relu(x, w, b, algo);
+    case Activation::tanh: return tanh(conv2d(x, w, b, algo));
     case Activation::none: break;
   }
-  return conv2d(x, weight, bias);
+  return conv2d(x, w, b, algo);
 }
+
+Var Conv2d::forward(const Var& x) { return conv2d_act(x, weight, bias, act, algo); }
 
 std::string Conv2d::describe() const {
   return "conv " + std::to_string(k) + "x" + std::to_string(k) + " " + std::to_string(cin) + "->" +

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "engine/autograd.h"
+#include "engine/ops.h"
 #include "engine/random.h"
 
 namespace qsr {
@@ -29,6 +30,9 @@ enum class Activation { none, relu, tanh };
 std::string activation_name(Activation a);
 Activation parse_activation(const std::string& s);
 
+// conv2d with bias, then the activation (ReLU fused into the conv: conv2d_relu).
+Var conv2d_act(const Var& x, const Var& w, const Var& b, Activation act, ConvAlgo algo = ConvAlgo::automatic);
+
 // Stride-1 'same' convolution with bias and an optional fused activation.
 class Conv2d : public Module {
  public:
@@ -38,6 +42,7 @@ class Conv2d : public Module {
   std::vector<std::pair<std::string, Var>> named_parameters() override;
   int cin, cout, k;
   Activation act;
+  ConvAlgo algo = ConvAlgo::automatic;  // of its 3x3 convolutions (engine/ops.h)
   Var weight;  // [k, k, cin, cout]
   Var bias;    // [cout]
 };

@@ -9,8 +9,8 @@
 #include <sstream>
 
 #include "engine/parallel.h"
-#include "models/color.h"
-#include "models/resize.h"
+#include "models/image/color.h"
+#include "models/image/resize.h"
 
 namespace qsr {
 

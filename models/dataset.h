@@ -62,7 +62,7 @@
 
 #include "engine/random.h"
 #include "engine/tensor.h"
-#include "models/image.h"
+#include "models/image/image.h"
 
 namespace qsr {
 

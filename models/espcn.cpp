@@ -58,16 +58,16 @@ Var Espcn::forward(const Var& x) {
   for (size_t i = 0; i < convs.size(); ++i) {
     const Conv2d& c = *convs[i];
     const Var w = hooks->weight(int(i), c.weight, tr);
-    Var y;
-    switch (c.act) {
-      case Activation::relu: y = conv2d_relu(a, w, c.bias); break;
-      case Activation::tanh: y = tanh(conv2d(a, w, c.bias)); break;
-      case Activation::none: y = conv2d(a, w, c.bias); break;
-    }
-    a = hooks->activation(int(i) + 1, y, tr);
+    a = hooks->activation(int(i) + 1, conv2d_act(a, w, c.bias, c.act, c.algo), tr);
   }
   return pixel_shuffle(a, cfg_.scale);
 }
+
+void Espcn::set_conv_algo(ConvAlgo algo) {
+  for (auto& c : convs) c->algo = algo;
+}
+
+ConvAlgo Espcn::conv_algo() const { return convs.empty() ? ConvAlgo::automatic : convs[0]->algo; }
 
 std::string Espcn::describe() const { return cfg_.describe() + "\n" + net_.describe(); }
 

@@ -21,7 +21,7 @@ struct EspcnConfig {
   int64_t macs_per_lr_pixel() const;
 };
 
-// Optional hooks into Espcn::forward, e.g. quantisation-aware training (quant/qat.h). With
+// Optional hooks into Espcn::forward, e.g. quantisation-aware training (quant/qat/qat.h). With
 // hooks the forward pass is, for conv i = 0..L-1 and activation tensors a_0..a_L:
 //   a_0 = activation(0, x, training)
 //   a_{i+1} = activation(i+1, act(conv(a_i, weight(i, W_i, training), b_i)), training)
@@ -47,6 +47,9 @@ class Espcn : public Module {
   // Keras Orthogonal (gain 1) kernels, conv1 first from one Rng(seed); zero biases.
   void init_orthogonal(uint64_t seed);
   const EspcnConfig& config() const { return cfg_; }
+  // The algorithm of every conv (engine/ops.h; default automatic).
+  void set_conv_algo(ConvAlgo algo);
+  ConvAlgo conv_algo() const;
   std::vector<std::shared_ptr<Conv2d>> convs;  // conv1..convN
   std::shared_ptr<EspcnHooks> hooks;           // null: the plain float forward
 

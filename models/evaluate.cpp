@@ -10,9 +10,9 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "models/color.h"
+#include "models/image/color.h"
 #include "models/metrics.h"
-#include "models/resize.h"
+#include "models/image/resize.h"
 
 namespace qsr {
 

@@ -31,7 +31,7 @@
 #include <vector>
 
 #include "engine/tensor.h"
-#include "models/image.h"
+#include "models/image/image.h"
 
 namespace qsr {
 

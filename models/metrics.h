@@ -1,6 +1,6 @@
 // Image quality metrics.
 #pragma once
-#include "models/image.h"
+#include "models/image/image.h"
 
 namespace qsr {
 

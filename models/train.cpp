@@ -237,8 +237,14 @@ std::pair<double, double> validate(Espcn& model, const std::vector<ValItem>& val
   } eval_mode(model);
   // Validation is part of training: under the automatic choice its 3x3 convs run the
   // training algorithm (Winograd) too; inference elsewhere stays direct.
-  const ConvAlgo algo = conv_algo();
-  ConvAlgoScope scope(algo == ConvAlgo::automatic ? ConvAlgo::winograd : algo);
+  struct AlgoScope {
+    Espcn& m;
+    ConvAlgo was;
+    explicit AlgoScope(Espcn& model) : m(model), was(model.conv_algo()) {
+      m.set_conv_algo(was == ConvAlgo::automatic ? ConvAlgo::winograd : was);
+    }
+    ~AlgoScope() { m.set_conv_algo(was); }
+  } algo_scope(model);
   double loss = 0, psnr = 0;
   for (const auto& it : val) {
     Tensor p = model.forward(Var(it.x)).value();

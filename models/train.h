@@ -37,7 +37,7 @@ struct ValItem {
 };
 
 // State trained alongside the model and saved in every checkpoint (best and last), e.g.
-// quantisation-aware training (quant/qat.h). The trainer optimises its parameters with the
+// quantisation-aware training (quant/qat/qat.h). The trainer optimises its parameters with the
 // model's (Adam state "adam.m.NAME" / "adam.v.NAME" as for the model's), stores state() under
 // the metadata key key() and state_tensors() as extra tensors, restores both on --resume (and
 // from the best checkpoint when the run ends, so that model and extension match).

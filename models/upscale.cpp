@@ -5,8 +5,8 @@
 #include <cstring>
 
 #include "engine/autograd.h"
-#include "models/color.h"
-#include "models/resize.h"
+#include "models/image/color.h"
+#include "models/image/resize.h"
 
 namespace qsr {
 

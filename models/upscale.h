@@ -5,7 +5,7 @@
 
 #include "engine/tensor.h"
 #include "models/espcn.h"
-#include "models/image.h"
+#include "models/image/image.h"
 
 namespace qsr {
 

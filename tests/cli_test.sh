@@ -217,7 +217,7 @@ if [ -n "$FIX" ] && [ -d "$FIX" ]; then
   run -- train --data "$tmp/nonexistent" "${small[@]}"
   if [ $rc -ne 0 ] && grep -q "nonexistent" <<<"$err"; then pass "qsr train on a missing folder"; else fail "qsr train names a missing folder"; fi
 
-  # The integer engine (quant/int_engine.h): quantised models of the shipped x3 model (1-channel
+  # The integer engine (quant/lower/int_engine.h): quantised models of the shipped x3 model (1-channel
   # first conv, 9-channel last conv), nearest weight rounding, calibrated on two fixture images.
   SHIPPED="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/models/pretrained/espcn_x3.safetensors"
   if [ -f "$SHIPPED" ] && command -v python3 >/dev/null; then

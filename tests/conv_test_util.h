@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "engine/cpu.h"
-#include "engine/kernels/kernels.h"
+#include "engine/kernels/f32/f32_kernels.h"
 #include "tests/test_util.h"
 
 namespace qsr_test {

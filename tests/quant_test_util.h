@@ -9,7 +9,7 @@
 
 #include "engine/random.h"
 #include "models/espcn.h"
-#include "quant/qmodel.h"
+#include "quant/ptq/qmodel.h"
 
 namespace qsr_test {
 

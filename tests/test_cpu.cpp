@@ -2,7 +2,7 @@
 #include <string>
 
 #include "engine/cpu.h"
-#include "engine/kernels/kernels.h"
+#include "engine/kernels/f32/f32_kernels.h"
 #include "engine/tensor.h"
 #include "tests/test_util.h"
 

@@ -15,12 +15,12 @@
 #include <tuple>
 #include <vector>
 
-#include "models/color.h"
+#include "models/image/color.h"
 #include "models/dataset.h"
 #include "models/evaluate.h"
-#include "models/image.h"
+#include "models/image/image.h"
 #include "models/metrics.h"
-#include "models/resize.h"
+#include "models/image/resize.h"
 #include "test_util.h"
 
 namespace fs = std::filesystem;

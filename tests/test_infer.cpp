@@ -9,7 +9,7 @@
 #include "engine/cpu.h"
 #include "quant/infer/infer_format.h"
 #include "quant/infer/qsr_infer.h"
-#include "quant/int_engine.h"
+#include "quant/lower/int_engine.h"
 #include "quant_test_util.h"
 #include "test_util.h"
 
@@ -32,7 +32,7 @@ struct Aligned {
   }
 };
 
-std::vector<uint8_t> lowered(const QuantModel& q, Isa isa) { return IntEngine(q, int_lowering_table(isa)).infer_model(); }
+std::vector<uint8_t> lowered(const QuantModel& q, Isa isa) { return IntEngine(q, kernel_set_lowering(isa)).infer_model(); }
 
 // The library's output for x (f32, [1, h, w, c]).
 Tensor run_library(const qsr_infer_model& m, const Tensor& x, int band, int* status = nullptr) {

@@ -1,4 +1,4 @@
-// The native integer engine (quant/int_engine.h): its output equals the reference
+// The native integer engine (quant/lower/int_engine.h): its output equals the reference
 // execution QuantModel::forward bit for bit, for every mode and word length, on every
 // instruction set this machine runs, on random shapes with tails.
 #include <catch2/catch.hpp>
@@ -7,8 +7,8 @@
 #include <cstring>
 
 #include "engine/cpu.h"
-#include "quant/int_engine.h"
-#include "quant/qmodel.h"
+#include "quant/lower/int_engine.h"
+#include "quant/ptq/qmodel.h"
 #include "quant_test_util.h"
 #include "test_util.h"
 
@@ -34,49 +34,59 @@ int64_t mismatches(const Tensor& a, const Tensor& b) {
 
 // The kernel tables to test: every runnable ISA's, and the 16-lane (AVX-512 shapes) table
 // emulated on AVX2, which covers the AVX-512 table's logic on machines without AVX-512.
-std::vector<const IntKernels*> tables() {
-  std::vector<const IntKernels*> t;
-  for (Isa isa : available_isas()) t.push_back(&int_kernels(isa));
-  if (isa_supported(Isa::avx2)) t.push_back(&int_kernels_w16_emulation());
+std::vector<const KernelSet*> tables() {
+  std::vector<const KernelSet*> t;
+  for (Isa isa : available_isas()) t.push_back(&kernel_set(isa));
+  if (isa_supported(Isa::avx2)) t.push_back(&kernel_set_w16_emulation());
   return t;
 }
 
-// Every kernel table's engine, with each requantisation arithmetic lowering may choose,
+// The reference execution with its float convs on a kernel set's f32 table: what an engine built
+// for that set must reproduce bit for bit (float convs differ between f32 tables in rounding).
+Tensor reference_on(const QuantModel& q, const KernelSet& set, const Tensor& x) {
+  QuantModel qs = q;
+  qs.float_path.kernels = set.f32;
+  return qs.forward(x);
+}
+
+// Every kernel set's engine, with each requantisation arithmetic lowering may choose,
 // against the reference on a few random inputs.
 void check_exact(const QuantModel& q, uint64_t seed, const std::string& what) {
   Rng r(seed);
   std::vector<Tensor> xs = {image(seed, 1, 1 + int(r.uniform() * 13), 1 + int(r.uniform() * 19)),
                             image(seed + 1, 2, 7, 9), image(seed + 2, 1, 3, 2), image(seed + 3, 1, 16, 31)};
-  std::vector<Tensor> refs;
-  for (const Tensor& x : xs) refs.push_back(q.forward(x));
+  std::vector<std::vector<Tensor>> refs;  // per kernel set
+  for (const KernelSet* kt : tables()) {
+    refs.emplace_back();
+    for (const Tensor& x : xs) refs.back().push_back(reference_on(q, *kt, x));
+  }
   // Passes: the general 64-bit requantisation, the 64-bit one with int32 clamps, then as
   // lowering chooses; without the u8 path; with it wherever it is exact (split pairs too),
   // with and without reordered channels.
   const char* pass_name[] = {"", "", "", ", no u8 path", ", u8 path forced", ", u8 path forced, channels in model order"};
   for (int pass = 0; pass < 6; ++pass) {
     const int rq = pass < 2 ? 2 - pass : 0;
-    set_min_requant_path(rq);
-    set_allow_u8_path(pass != 3);
-    set_force_u8_path(pass >= 4);
-    set_allow_winograd(pass < 4);  // (Winograd takes the convs it can before the u8 path)
-    set_allow_channel_pairing(pass != 5);
-    for (const IntKernels* kt : tables()) {
-      IntEngine e(q, *kt);
+    LowerOptions o;
+    o.min_requant = rq;
+    o.allow_u8 = pass != 3;
+    o.force_u8 = pass >= 4;
+    o.allow_winograd = pass < 4;  // (Winograd takes the convs it can before the u8 path)
+    o.allow_pairing = pass != 5;
+    for (size_t t = 0; t < tables().size(); ++t) {
+      const KernelSet* kt = tables()[t];
+      IntEngine e(q, *kt, o);
+      REQUIRE(&e.kernel_set() == kt);  // every layer runs on the set it was built for
       for (size_t i = 0; i < xs.size(); ++i) {
         const Tensor got = e.forward(xs[i]);
         INFO(what << " on the " << kt->name << " kernels, requantisation path >= " << rq
                   << pass_name[pass]
-                  << ", input " << shape_str(xs[i].shape()) << ": " << mismatches(refs[i], got) << " of "
-                  << refs[i].numel() << " values differ\n"
+                  << ", input " << shape_str(xs[i].shape()) << ": " << mismatches(refs[t][i], got) << " of "
+                  << refs[t][i].numel() << " values differ\n"
                   << e.describe());
-        REQUIRE(identical(refs[i], got));
+        REQUIRE(identical(refs[t][i], got));
       }
     }
   }
-  set_allow_u8_path(true);
-  set_force_u8_path(false);
-  set_allow_winograd(true);
-  set_allow_channel_pairing(true);
 }
 
 std::vector<EspcnConfig> configs() {
@@ -206,15 +216,16 @@ TEST_CASE("int engine: every kernel table equals the scalar twin on random archi
     const Rounding rr = r.below(2) ? Rounding::half_away : Rounding::half_even;
     const QuantModel q = quantised(*m, mode, per_channel, rr);
     const Tensor x = image(qsr_test::base_seed() + 600 + trial, 1 + int(r.below(2)), 1 + int(r.below(23)), 1 + int(r.below(41)));
-    const Tensor ref = q.forward(x);
+    const Tensor ref = reference_on(q, kernel_set(Isa::scalar), x);
     const Tensor twin = IntEngine(q, Isa::scalar).forward(x);
     INFO("trial " << trial << ": " << cfg.describe() << ", " << mode << (per_channel ? " per-channel " : " per-tensor ")
                   << rounding_name(rr) << ", input " << shape_str(x.shape()));
     REQUIRE(identical(ref, twin));
-    for (const IntKernels* kt : tables()) {
+    for (const KernelSet* kt : tables()) {
       IntEngine e(q, *kt);
       INFO(kt->name << "\n" << e.describe());
-      REQUIRE(identical(twin, e.forward(x)));
+      // Integer layers: the twin's codes; float layers: the reference on the set's f32 table.
+      REQUIRE(identical(reference_on(q, *kt, x), e.forward(x)));
     }
   }
 }
@@ -235,12 +246,13 @@ TEST_CASE("int engine: the u8 path splits pairs that could saturate vpmaddubsw, 
   const std::vector<Tensor> xs = {Tensor::full({1, 9, 13, 1}, 1.f), Tensor::full({1, 5, 6, 1}, 0.f), image(31, 2, 11, 17)};
   std::vector<Tensor> refs;
   for (const Tensor& x : xs) refs.push_back(q.forward(x));
-  set_allow_winograd(false);
   for (int pairing = 0; pairing < 2; ++pairing) {
-    set_force_u8_path(true);
-    set_allow_channel_pairing(pairing == 1);
-    for (const IntKernels* kt : tables()) {
-      IntEngine e(q, *kt);
+    LowerOptions o;
+    o.allow_winograd = false;
+    o.force_u8 = true;
+    o.allow_pairing = pairing == 1;
+    for (const KernelSet* kt : tables()) {
+      IntEngine e(q, *kt, o);
       INFO(kt->name << (pairing ? ", channels reordered" : ", channels in model order") << "\n" << e.describe());
       for (size_t i = 0; i < xs.size(); ++i) CHECK(identical(refs[i], e.forward(xs[i])));
       for (const auto& l : e.layers()) {
@@ -251,9 +263,6 @@ TEST_CASE("int engine: the u8 path splits pairs that could saturate vpmaddubsw, 
       }
     }
   }
-  set_force_u8_path(false);
-  set_allow_winograd(true);
-  set_allow_channel_pairing(true);
 }
 
 TEST_CASE("int engine: channel pairing and the requantisation choice on the real ESPCN int8", "[int]") {
@@ -262,14 +271,13 @@ TEST_CASE("int engine: channel pairing and the requantisation choice on the real
   const QuantModel q = quantised(*m, "int8");
   for (Isa isa : available_isas()) {
     if (isa == Isa::avx512) continue;  // the VNNI table never splits pairs
-    set_force_u8_path(true);  // (in model order, a conv may be cheaper on the int16 path)
-    set_allow_winograd(false);
-    set_allow_channel_pairing(false);
-    IntEngine plain(q, isa);
-    set_allow_channel_pairing(true);
-    IntEngine paired(q, isa);
-    set_force_u8_path(false);
-    set_allow_winograd(true);
+    LowerOptions o;
+    o.force_u8 = true;  // (in model order, a conv may be cheaper on the int16 path)
+    o.allow_winograd = false;
+    o.allow_pairing = false;
+    IntEngine plain(q, isa, o);
+    o.allow_pairing = true;
+    IntEngine paired(q, isa, o);
     INFO(int_kernels(isa).name << "\nmodel order:\n" << plain.describe() << "reordered:\n" << paired.describe());
     int64_t before = 0, after = 0;
     for (size_t i = 1; i < 4; ++i) {
@@ -297,12 +305,11 @@ TEST_CASE("int engine: Winograd F(2x2, 3x3) is exact, on odd sizes, batches and 
     const bool per_channel = k % 3 != 2;
     const Rounding rr = k % 2 ? Rounding::half_away : Rounding::half_even;
     const QuantModel q = quantised(*m, mode, per_channel, rr);
-    set_force_winograd(true);
-    IntEngine wino(q, Isa::avx2);
-    set_force_winograd(false);
-    set_allow_winograd(false);
-    IntEngine direct(q, Isa::avx2);
-    set_allow_winograd(true);
+    LowerOptions force, none;
+    force.force_winograd = true;
+    none.allow_winograd = false;
+    IntEngine wino(q, Isa::avx2, force);
+    IntEngine direct(q, Isa::avx2, none);
     INFO(mode << (per_channel ? " per-channel " : " per-tensor ") << rounding_name(rr) << "\n" << wino.describe());
     taken += wino.layers()[1].winograd && wino.layers()[2].winograd;
     CHECK_FALSE(wino.layers()[0].winograd);  // 5x5

@@ -1,5 +1,5 @@
 // Kernel equivalence: every f32 driver, with every runnable ISA's kernel
-// table, against the scalar specification (engine/kernels/reference.h), on
+// table, against the scalar specification (engine/kernels/f32/reference.h), on
 // fixed edge-case shapes plus randomized ones (seed and shape are printed on
 // failure; QSR_TEST_SEED=<n> reproduces a run). Float results must agree
 // within c*eps*sqrt(K) of the absolute-value scale of their terms; data
@@ -16,8 +16,8 @@
 #include "engine/cpu.h"
 #include "engine/parallel.h"
 #include "engine/f32_drivers.h"
-#include "engine/kernels/kernels.h"
-#include "engine/kernels/reference.h"
+#include "engine/kernels/f32/f32_kernels.h"
+#include "engine/kernels/f32/reference.h"
 #include "tests/conv_test_util.h"
 #include "tests/test_util.h"
 

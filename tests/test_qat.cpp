@@ -1,4 +1,4 @@
-// Quantisation-aware training (quant/qat.h): one meaning of every mode (the PTQ plan), the
+// Quantisation-aware training (quant/qat/qat.h): one meaning of every mode (the PTQ plan), the
 // straight-through training step, layer subsets, exact resume of a QAT run, and the exported
 // quantised model against the QAT model's evaluation forward.
 #include <catch2/catch.hpp>
@@ -13,8 +13,8 @@
 #include "engine/optim.h"
 #include "models/checkpoint.h"
 #include "models/train.h"
-#include "quant/qat.h"
-#include "quant/qmodel.h"
+#include "quant/qat/qat.h"
+#include "quant/ptq/qmodel.h"
 #include "quant_test_util.h"
 #include "test_util.h"
 #include "train_test_util.h"
@@ -238,7 +238,8 @@ TEST_CASE("qat: the exported quantised model agrees with the QAT model's evaluat
       Tensor a, b;
       {
         NoGradGuard ng;
-        ConvAlgoScope direct(ConvAlgo::direct);
+        m->set_conv_algo(ConvAlgo::direct);
+        back.float_path.algo = ConvAlgo::direct;
         a = m->forward(Var(x)).value();
         b = back.forward(x);
       }

@@ -1,5 +1,5 @@
 // Observers (quant/observer.h) and fake quantisation for quantisation-aware training
-// (quant/fake_quant.h): ranges, parameter choice, the forward pass against the spec's
+// (layers/fake_quant.h): ranges, parameter choice, the forward pass against the spec's
 // fake_quantize, straight-through and LSQ gradients, stochastic rounding and the layer.
 #include <catch2/catch.hpp>
 
@@ -12,8 +12,8 @@
 
 #include "engine/autograd.h"
 #include "engine/cpu.h"
-#include "quant/fake_quant.h"
-#include "quant/kernels/fq_kernels.h"
+#include "layers/fake_quant.h"
+#include "engine/kernels/fq/fq_kernels.h"
 #include "quant/observer.h"
 #include "quant/spec.h"
 #include "test_util.h"
@@ -649,10 +649,9 @@ int fq_compare(const Tensor& x, const QFormat& f, const QParams& p, const std::v
                               << " of element " << i << " (x = " << x.f32()[i] << ", s = " << p.scale[size_t(c == 1 ? 0 : i % c)] << ", z = " << p.zero_point[size_t(c == 1 ? 0 : i % c)] << "): got " << got << " want " << exp);
   };
   for (Isa isa : isas) {
-    FqIsaOverride use(isa);
-    // Through fake_quant and autograd.
+    // Through fake_quant and autograd, on this ISA's table.
     Var xv(x, true);
-    Var y = fake_quant(xv, f, p);
+    Var y = fake_quant(xv, f, p, nullptr, &fq_kernels(isa));
     y.backward(g);
     for (int64_t i = 0; i < n; ++i) {
       if (bits_of(y.value().f32()[i]) != bits_of(want.f32()[i])) fail(isa, "y", i, y.value().f32()[i], want.f32()[i]);

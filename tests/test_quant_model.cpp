@@ -1,4 +1,4 @@
-// Quantised models (quant/qmodel.h): modes, calibration, the integer reference
+// Quantised models (quant/ptq/qmodel.h): modes, calibration, the integer reference
 // path against the float simulation, files.
 #include <catch2/catch.hpp>
 
@@ -8,8 +8,8 @@
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "models/checkpoint.h"
-#include "quant/gptq.h"
-#include "quant/qmodel.h"
+#include "quant/ptq/gptq.h"
+#include "quant/ptq/qmodel.h"
 #include "quant_test_util.h"
 #include "test_util.h"
 

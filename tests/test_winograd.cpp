@@ -1,5 +1,5 @@
 // Winograd F(4x4, 3x3) drivers (engine/winograd.h) against the scalar specification
-// (engine/kernels/reference.h) on every runnable ISA, on shapes with partial tiles; their
+// (engine/kernels/f32/reference.h) on every runnable ISA, on shapes with partial tiles; their
 // thread-count independence; conv2d/conv2d_relu through autograd with the Winograd path
 // forced; and the algorithm selection (ConvAlgo, QSR_CONV).
 //
@@ -27,8 +27,8 @@
 #include "engine/autograd.h"
 #include "engine/cpu.h"
 #include "engine/f32_drivers.h"
-#include "engine/kernels/kernels.h"
-#include "engine/kernels/reference.h"
+#include "engine/kernels/f32/f32_kernels.h"
+#include "engine/kernels/f32/reference.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
 #include "engine/winograd.h"
@@ -216,12 +216,14 @@ TEST_CASE("winograd: rejects kernels other than 3x3", "[winograd]") {
 namespace {
 // Central differences of L = sum(conv(x, w, b) * R) at a few elements of each input,
 // against the gradients that autograd's backward (through the selected algorithm) gives.
-void conv_grad_check(bool fuse_relu, const ConvGeom& g, uint64_t seed) {
+void conv_grad_check(bool fuse_relu, const ConvGeom& g, uint64_t seed, ConvAlgo algo) {
   Rng rng(seed);
   std::vector<Tensor> xs{qsr_test::random_tensor({g.n, g.h, g.w, g.cin}, rng),
                          qsr_test::random_tensor({3, 3, g.cin, g.cout}, rng, -0.5f, 0.5f),
                          qsr_test::random_tensor({g.cout}, rng, -0.2f, 0.2f)};
-  auto op = [fuse_relu](const Var& x, const Var& w, const Var& b) { return fuse_relu ? conv2d_relu(x, w, b) : conv2d(x, w, b); };
+  auto op = [fuse_relu, algo](const Var& x, const Var& w, const Var& b) {
+    return fuse_relu ? conv2d_relu(x, w, b, algo) : conv2d(x, w, b, algo);
+  };
   std::vector<Var> vs;
   for (const Tensor& t : xs) vs.emplace_back(t.clone(), true);
   Var y = op(vs[0], vs[1], vs[2]);
@@ -237,7 +239,7 @@ void conv_grad_check(bool fuse_relu, const ConvGeom& g, uint64_t seed) {
   // relu's kinks: skip elements whose perturbation flips the sign of some pre-activation.
   auto pre = [&](const std::vector<Tensor>& in) {
     NoGradGuard ng;
-    return conv2d(Var(in[0]), Var(in[1]), Var(in[2])).value();
+    return conv2d(Var(in[0]), Var(in[1]), Var(in[2]), algo).value();
   };
   const Tensor p0 = fuse_relu ? pre(xs) : Tensor();
   int checked = 0;
@@ -273,13 +275,12 @@ void conv_grad_check(bool fuse_relu, const ConvGeom& g, uint64_t seed) {
 }
 }  // namespace
 
-TEST_CASE("winograd: conv2d and conv2d_relu gradients through autograd (QSR_CONV=winograd)", "[winograd][grad]") {
-  ConvAlgoScope guard(ConvAlgo::winograd);
+TEST_CASE("winograd: conv2d and conv2d_relu gradients through autograd (ConvAlgo::winograd)", "[winograd][grad]") {
   uint64_t seed = qsr_test::base_seed() + 500;
   for (const ConvGeom& g : {geom(1, 5, 6, 3, 9), geom(2, 4, 4, 17, 3), geom(1, 7, 9, 2, 2)}) {
     INFO("shape " << geom_str(g));
-    conv_grad_check(false, g, ++seed);
-    conv_grad_check(true, g, ++seed);
+    conv_grad_check(false, g, ++seed, ConvAlgo::winograd);
+    conv_grad_check(true, g, ++seed, ConvAlgo::winograd);
   }
 }
 
@@ -294,35 +295,29 @@ TEST_CASE("winograd: conv2d picks the algorithm as documented", "[winograd][sele
   conv2d_forward(K, g, x.f32(), w.f32(), b.f32(), direct.f32(), true);
   winograd_conv2d_forward(K, g, x.f32(), w.f32(), b.f32(), wino.f32(), true);
   REQUIRE_FALSE(qsr_test::bitwise_equal(direct, wino));  // the two paths are told apart by their rounding
-  auto run = [&](bool train) {
+  auto run = [&](bool train, ConvAlgo algo) {
     Var xv(x.clone()), wv(w.clone(), train), bv(b.clone(), train);
-    return conv2d_relu(xv, wv, bv).value();
+    return conv2d_relu(xv, wv, bv, algo).value();
   };
   {
-    ConvAlgoScope a(ConvAlgo::automatic);
-    CHECK(qsr_test::bitwise_equal(run(false), direct));  // inference: direct, as before
-    CHECK(qsr_test::bitwise_equal(run(true), wino));     // recorded for a gradient: Winograd
+    const ConvAlgo a = ConvAlgo::automatic;
+    CHECK(qsr_test::bitwise_equal(run(false, a), direct));  // inference: direct, as before
+    CHECK(qsr_test::bitwise_equal(run(true, a), wino));     // recorded for a gradient: Winograd
     NoGradGuard ng;
-    CHECK(qsr_test::bitwise_equal(run(true), direct));   // grad mode off: direct
+    CHECK(qsr_test::bitwise_equal(run(true, a), direct));   // grad mode off: direct
   }
-  {
-    ConvAlgoScope a(ConvAlgo::winograd);
-    CHECK(qsr_test::bitwise_equal(run(false), wino));
-    CHECK(qsr_test::bitwise_equal(run(true), wino));
-  }
-  {
-    ConvAlgoScope a(ConvAlgo::direct);
-    CHECK(qsr_test::bitwise_equal(run(false), direct));
-    CHECK(qsr_test::bitwise_equal(run(true), direct));
-  }
+  CHECK(qsr_test::bitwise_equal(run(false, ConvAlgo::winograd), wino));
+  CHECK(qsr_test::bitwise_equal(run(true, ConvAlgo::winograd), wino));
+  CHECK(qsr_test::bitwise_equal(run(false, ConvAlgo::direct), direct));
+  CHECK(qsr_test::bitwise_equal(run(true, ConvAlgo::direct), direct));
+  CHECK(qsr_test::bitwise_equal(run(false, {}), direct));  // the default: automatic
   {  // Other kernel sizes are always direct.
-    ConvAlgoScope a(ConvAlgo::winograd);
     ConvGeom g5 = g;
     g5.k = 5;
     Tensor w5 = qsr_test::random_tensor({5, 5, g.cin, g.cout}, rng);
     Tensor d5(Shape{g.n, g.h, g.w, g.cout});
     conv2d_forward(K, g5, x.f32(), w5.f32(), nullptr, d5.f32());
-    CHECK(qsr_test::bitwise_equal(conv2d(Var(x), Var(w5), Var()).value(), d5));
+    CHECK(qsr_test::bitwise_equal(conv2d(Var(x), Var(w5), Var(), ConvAlgo::winograd).value(), d5));
   }
 }
 

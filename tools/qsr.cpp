@@ -11,7 +11,7 @@
 #include <string>
 
 #include "engine/cpu.h"
-#include "engine/kernels/kernels.h"
+#include "engine/kernels/f32/f32_kernels.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
 #include "engine/parallel.h"
@@ -22,13 +22,15 @@
 #include "models/evaluate.h"
 #include "models/train.h"
 #include "models/upscale.h"
-#include "quant/gptq.h"
-#include "quant/qat.h"
-#include "quant/qmodel.h"
-#include "quant/int_engine.h"
-#include "quant/kernels/int_kernels.h"
+#include "quant/ptq/gptq.h"
+#include "quant/qat/qat.h"
+#include "quant/ptq/qmodel.h"
+#include "quant/lower/int_engine.h"
+#include "engine/kernels/int/int_kernels.h"
 #include "tools/run_cmds.h"
-#include "tools/study.h"
+#include "models/train_source.h"
+#include "quant/lower/network.h"
+#include "quant/study/study.h"
 
 #ifndef QSR_VERSION
 #define QSR_VERSION "0.0.0"
@@ -250,7 +252,7 @@ int cmd_train(const TrainArgs& a, const std::string& command_line) {
   Dataset ds = load_dataset(a.data, dopt);
   if (!ds.warning.empty()) fmt::print(stderr, "warning: {}\n", ds.warning);
   if (!a.quiet) fmt::print(stderr, "{} (decoded in {:.1f}s)\n", ds.describe(), ds.load_seconds);
-  const std::vector<ValItem> val = cli::validation_items(ds);
+  const std::vector<ValItem> val = validation_items(ds);
   Espcn model(cfg);
   model.init_orthogonal(a.seed);
   if (from) {  // fine-tune: start from its weights
@@ -258,7 +260,7 @@ int cmd_train(const TrainArgs& a, const std::string& command_line) {
     auto srcp = from->named_parameters();
     for (size_t i = 0; i < dst.size(); ++i) dst[i].second.value() = srcp[i].second.value().clone();
   }
-  cli::SamplerSource src(ds, a.batch, a.steps);
+  SamplerSource src(ds, a.batch, a.steps);
   std::shared_ptr<quant::QatModel> qat;
   if (!a.qat.empty()) {
     // Default freeze point: half of the run's training steps; a resumed run keeps its own.
@@ -422,7 +424,7 @@ int cmd_quantize(QuantizeArgs a) {
 
 int cmd_eval(const std::string& model_path, const std::string& data, const std::string& protocol, int scale, bool all,
              bool json, int tile, bool simulate) {
-  cli::LoadedNet ln = cli::load_network(resolve_model(model_path, scale), simulate);
+  quant::LoadedNet ln = quant::load_network(resolve_model(model_path, scale), simulate);
   const int r = ln.net.cfg.scale;
   QSR_CHECK(scale == 0 || scale == r, fmt::format("--scale {} does not match the model's scale {}", scale, r));
   EvalOptions eo;
@@ -448,7 +450,7 @@ int cmd_eval(const std::string& model_path, const std::string& data, const std::
 }
 
 int cmd_upscale(const std::string& model_path, const std::string& in, const std::string& out, int tile, bool simulate) {
-  cli::LoadedNet ln = cli::load_network(resolve_model(model_path, 0), simulate);
+  quant::LoadedNet ln = quant::load_network(resolve_model(model_path, 0), simulate);
   Image im = load_image(in);
   auto t = Clock::now();
   Image up = upscale_image(ln.net, im, tile);
@@ -547,7 +549,7 @@ int main(int argc, char** argv) {
   upscale->add_option("--tile", tile, "low-res tile size (0: whole image); the result does not depend on it")->check(CLI::NonNegativeNumber);
   bool simulate = false;
   const char* simulate_help =
-      "quantised models: run the reference execution (quant/qmodel.h) instead of the integer engine (the default); "
+      "quantised models: run the reference execution (quant/ptq/qmodel.h) instead of the integer engine (the default); "
       "both give the same numbers (qsr verify checks it), the engine much faster";
   eval->add_flag("--simulate", simulate, simulate_help);
   upscale->add_flag("--simulate", simulate, simulate_help);
@@ -660,12 +662,12 @@ int main(int argc, char** argv) {
   try {
     if (threads > 0) set_num_threads(threads);
     active_isa();  // resolve QSR_ISA now so a bad value is reported up front
-    conv_algo();   // likewise QSR_CONV
+    const ConvAlgo conv = conv_algo_from_env();  // likewise QSR_CONV
     if (*info && !info_model.empty()) return cmd_info_model(info_model);
     if (*info) {
       fmt::print("qsr {}\n{}", QSR_VERSION, cpu_report());
       fmt::print("3x3 convolutions: {} (QSR_CONV=direct|winograd|auto; auto: Winograd F(4x4,3x3) when training, direct for inference)\n",
-                 conv_algo_name(conv_algo()));
+                 conv_algo_name(conv));
       fmt::print("quantised models: the native engine, {} integer kernels (int16 pairs and u8 quads; QSR_ISA picks them too); "
                  "--simulate runs the reference execution\n",
                  quant::int_kernels().name);

@@ -2,9 +2,9 @@
 #include "tools/run_cmds.h"
 
 #include "engine/fileio.h"
-#include "quant/export_c.h"
+#include "quant/export/export_c.h"
 #include "quant/infer/qsr_infer.h"
-#include "quant/int_engine.h"
+#include "quant/lower/network.h"
 
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
@@ -26,45 +26,8 @@
 
 namespace qsr::cli {
 
-std::vector<ValItem> validation_items(const Dataset& ds) {
-  std::vector<ValItem> val;
-  for (auto& smp : ds.validation_samples()) {
-    const Shape xs = smp.x.shape(), ys = smp.y.shape();
-    val.push_back({smp.x.reshape({1, xs[0], xs[1], xs[2]}), smp.y.reshape({1, ys[0], ys[1], ys[2]})});
-  }
-  return val;
-}
-
-
 using Clock = std::chrono::steady_clock;
 using json = nlohmann::json;
-
-std::string LoadedNet::engine_name() const {
-  if (engine) return fmt::format("native ({} integer kernels)", engine->kernels().name);
-  if (qmodel) return "simulation";
-  return "f32";
-}
-
-LoadedNet load_network(const std::string& path, bool simulate) {
-  LoadedNet l;
-  if (quant::is_quant_checkpoint(path)) {
-    l.qmodel = std::make_shared<quant::QuantModel>(quant::load_quant_model(path));
-    l.net.cfg = l.qmodel->cfg;
-    l.net.tile_invariant = l.qmodel->tile_invariant();
-    if (simulate) {
-      auto q = l.qmodel;
-      l.net.forward = [q](const Tensor& x) { return q->forward(x); };
-    } else {
-      l.engine = std::make_shared<quant::IntEngine>(*l.qmodel);
-      auto e = l.engine;
-      l.net.forward = [e](const Tensor& x) { return e->forward(x); };
-    }
-  } else {
-    l.fmodel = load_model(path);
-    l.net = network_of(*l.fmodel);
-  }
-  return l;
-}
 
 namespace {
 
@@ -102,7 +65,7 @@ int cmd_bench(const BenchArgs& a) {
   int w = 0, h = 0;
   parse_size(a.size, w, h);
   QSR_CHECK(a.runs >= 1, "--runs must be at least 1");
-  LoadedNet ln = load_network(a.model, a.simulate);
+  quant::LoadedNet ln = quant::load_network(a.model, a.simulate);
   QSR_CHECK(!a.layers || ln.engine, "--layers times the integer engine's convs: give a quantised model without --simulate");
   const Tensor x = test_image(1337, h, w, ln.net.cfg.channels);
   NoGradGuard ng;
@@ -246,12 +209,13 @@ namespace {
 int export_engine(const ExportArgs& a, const quant::QuantModel& q, int gw, int gh) {
   QSR_CHECK(a.width <= 65536, "--width " + std::to_string(a.width) + ": the inference library takes rows up to 65536 pixels");
   const Isa isa = parse_isa(a.isa);
-  const quant::IntEngine lowered(q, quant::int_lowering_table(isa));
+  const quant::IntEngine lowered(q, kernel_set_lowering(isa));
   const std::vector<uint8_t> blob = lowered.infer_model();
-  // The library's own check of what it will read (and the arena it will ask for); a vector's
-  // storage has operator new's 16-byte alignment, as the library needs.
+  // The library's own check of what it will read (and the arena it will ask for), on the scalar
+  // twin, which runs every layout (the file may be for another machine); a vector's storage has
+  // operator new's 16-byte alignment, as the library needs.
   qsr_infer_model m;
-  const int rc = qsr_infer_open(&m, blob.data(), blob.size(), 0);
+  const int rc = qsr_infer_open(&m, blob.data(), blob.size(), QSR_INFER_FORCE_SCALAR);
   QSR_CHECK(rc == QSR_INFER_OK, std::string("the written model does not open: ") + qsr_infer_strerror(rc));
   const std::filesystem::path out(a.out);
   if (out.has_parent_path()) std::filesystem::create_directories(out.parent_path());

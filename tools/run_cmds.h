@@ -1,48 +1,11 @@
-// `qsr bench` and `qsr verify`, and how every command runs a checkpoint: float models on
-// the f32 engine, quantised ones on the integer engine (quant/int_engine.h) unless
-// --simulate asks for the reference execution.
+// `qsr bench`, `qsr verify` and `qsr export`.
 #pragma once
 #include <memory>
 #include <string>
 
-#include "models/dataset.h"
-#include "models/espcn.h"
-#include "models/train.h"
-#include "models/upscale.h"
-#include "quant/int_engine.h"
-#include "quant/qmodel.h"
+#include <cstdint>
 
 namespace qsr::cli {
-
-struct LoadedNet {
-  std::unique_ptr<Espcn> fmodel;
-  std::shared_ptr<quant::QuantModel> qmodel;
-  std::shared_ptr<quant::IntEngine> engine;  // quantised and not simulated
-  Network net;
-  std::string engine_name() const;  // "f32", "integer (avx2 vpmaddwd)", "simulation"
-};
-LoadedNet load_network(const std::string& path, bool simulate);
-
-// Adapts the dataset's batch sampler to the trainer: a fresh permutation per
-// epoch, drawn from the epoch's generator.
-class SamplerSource : public TrainSource {
- public:
-  SamplerSource(const Dataset& ds, int batch, int steps) : ds_(ds), batch_(batch), sampler_(ds, batch, steps) {}
-  int64_t steps_per_epoch() const override { return sampler_.steps_per_epoch(); }
-  void start_epoch(Rng&) override { sampler_ = BatchSampler(ds_, batch_, sampler_.steps_per_epoch()); }
-  TrainBatch next_batch(Rng& rng) override {
-    Batch b = sampler_.next(rng);
-    return {b.x, b.y};
-  }
-
- private:
-  const Dataset& ds_;
-  int batch_;
-  BatchSampler sampler_;
-};
-
-// The validation pairs of a dataset as the trainer takes them ([1, h, w, 1] each).
-std::vector<ValItem> validation_items(const Dataset& ds);
 
 struct BenchArgs {
   std::string model;

@@ -1,5 +1,5 @@
 // The inference-only library (qsr_infer.h): a lowered model (infer_format.h) opened in place,
-// and its forward as a row pipeline over the integer kernels (quant/kernels/int_kernels.h).
+// and its forward as a row pipeline over the integer kernels (engine/kernels/int/int_kernels.h).
 //
 // Memory. Conv j's input lives in a window of band + k_j rows of its padded buffer (the
 // integer engine's layout: int16 codes, or bytes on the u8 path, a border of the conv's
@@ -20,10 +20,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <cstdlib>
 #include <new>
 
 #include "quant/infer/infer_format.h"
-#include "quant/kernels/int_kernels.h"
+#include "engine/cpu_detect.h"
+#include "engine/kernels/int/int_kernels.h"
 
 namespace qsr::infer {
 namespace {
@@ -32,32 +34,23 @@ using quant::IntConvArgs;
 using quant::IntKernels;
 using quant::IntQuantArgs;
 
-const IntKernels kScalar{Isa::scalar, "scalar", &quant::int_scalar::conv_rows, &quant::int_scalar::quantize_rows};
-#ifdef QSR_HAVE_SIMD
-const IntKernels kAvx2{Isa::avx2, "avx2", &quant::int_avx2::conv_rows, &quant::int_avx2::quantize_rows};
-#endif
-#ifdef QSR_INFER_HAVE_AVX512
-const IntKernels kAvx512{Isa::avx512, "avx512-vnni", &quant::int_avx512::conv_rows, &quant::int_avx512::quantize_rows};
-#endif
-
-// The fastest table this CPU runs for a model lowered for `lanes`-wide layouts (the scalar
-// twin runs every layout).
-const IntKernels* pick_kernels(uint32_t lanes, unsigned flags) {
-#ifdef QSR_HAVE_SIMD
-  if (!(flags & QSR_INFER_FORCE_SCALAR)) {
-    __builtin_cpu_init();
-    if (lanes == 8 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
-      return &kAvx2;
-#ifdef QSR_INFER_HAVE_AVX512
-    if (lanes == 16 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni"))
-      return &kAvx512;
-#endif
-  }
-#else
-  (void)lanes, (void)flags;
-#endif
-  return &kScalar;
+// The table that runs a model lowered for `lanes`-wide layouts (8: avx2, 16: avx512), through the
+// program's one detection and QSR_ISA resolution (engine/cpu_detect.h). QSR_ISA may name scalar
+// (the twin runs every layout) or the model's own ISA; any other value, or one this CPU or build
+// cannot run, is QSR_INFER_E_ISA. Without it: the model's ISA where it runs, else the scalar twin.
+// QSR_INFER_FORCE_SCALAR takes the twin whatever the layout (a bad QSR_ISA is still an error).
+int pick_kernels(uint32_t lanes, unsigned flags, const IntKernels** out) {
+  const Isa layout = lanes == 16 ? Isa::avx512 : Isa::avx2;
+  const CpuFlags cpu = cpu_detect();
+  const char* env = std::getenv("QSR_ISA");
+  Isa isa = Isa::scalar;
+  if (isa_resolve(env, cpu, &isa) != IsaStatus::ok) return QSR_INFER_E_ISA;
+  const bool requested = env && *env;
+  if (flags & QSR_INFER_FORCE_SCALAR) isa = Isa::scalar;
+  else if (requested && isa != Isa::scalar && isa != layout) return QSR_INFER_E_ISA;
+  else if (!requested) isa = isa_built(layout) && isa_runnable(layout, cpu) ? layout : Isa::scalar;
+  *out = quant::int_table(isa);
+  return *out ? QSR_INFER_OK : QSR_INFER_E_ISA;
 }
 
 struct Conv {
@@ -409,6 +402,8 @@ const char* qsr_infer_strerror(int status) {
     case QSR_INFER_E_ALIGN: return "the model bytes or the arena are not 16-byte aligned";
     case QSR_INFER_E_ARENA: return "the arena is smaller than qsr_infer_arena_bytes() for this width and band";
     case QSR_INFER_E_CALLBACK: return "a row callback reported an error";
+    case QSR_INFER_E_ISA:
+      return "QSR_ISA names an instruction set that this CPU or this library cannot run, or that the model was not lowered for";
     default: return "unknown qsr_infer status";
   }
 }
@@ -448,7 +443,7 @@ int qsr_infer_open(qsr_infer_model* model, const void* data, size_t bytes, unsig
   if (recs[0].in_zp != H.in_zp || (recs[0].u8 && recs[0].in_off != H.in_qmin) ||
       recs[M->n - 1].cout != int32_t(H.channels * H.scale * H.scale) || recs[M->n - 1].zo != H.out_zp)
     return QSR_INFER_E_MODEL;
-  M->K = pick_kernels(H.lanes, flags);
+  if (const int st = pick_kernels(H.lanes, flags, &M->K); st != QSR_INFER_OK) return st;
   M->open = kOpen;
   return QSR_INFER_OK;
 }

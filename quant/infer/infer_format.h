@@ -1,6 +1,6 @@
 // The file format of a lowered model (`qsr export --format engine`, read by qsr_infer.h):
-// the integer engine's lowering (quant/int_engine.cpp) written out, so that the inference
-// library runs the kernels of quant/kernels/int_kernels.h on it without lowering anything.
+// the integer engine's lowering (quant/lower/int_engine.cpp) written out, so that the inference
+// library runs the kernels of engine/kernels/int/int_kernels.h on it without lowering anything.
 //
 // Little-endian. A 256-byte header, `nconv` ConvRecords, then the arrays, each at an offset
 // that is a multiple of 64 from the start. Every array a kernel reads is listed by offset
@@ -44,7 +44,7 @@ struct Header {
 };
 static_assert(sizeof(Header) == 256);
 
-// One conv as the integer engine lowered it (quant/kernels/int_kernels.h names the fields).
+// One conv as the integer engine lowered it (engine/kernels/int/int_kernels.h names the fields).
 struct ConvRecord {
   int32_t k, cin, cout, cs, T, nvec, tail, ndot, dotlen;
   int32_t u8, cs8, T4, kacc, dotlen8, wino, wide, chunk, rq;

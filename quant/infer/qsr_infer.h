@@ -36,7 +36,8 @@ enum qsr_infer_status {
   QSR_INFER_E_MODEL = -6,     /* a layer record is inconsistent */
   QSR_INFER_E_ALIGN = -7,     /* the model bytes or the arena are not 16-byte aligned */
   QSR_INFER_E_ARENA = -8,     /* the arena is smaller than qsr_infer_arena_bytes() */
-  QSR_INFER_E_CALLBACK = -9   /* a row callback returned non-zero */
+  QSR_INFER_E_CALLBACK = -9,  /* a row callback returned non-zero */
+  QSR_INFER_E_ISA = -10       /* QSR_ISA names an ISA this CPU or library cannot run, or not the model's */
 };
 
 /* One line naming a status. */
