@@ -5,7 +5,10 @@
 #include <string>
 #include <vector>
 
-#include "layers/module.h"
+#include "layers/conv2d.h"
+#include "layers/init.h"
+#include "layers/pixel_shuffle.h"
+#include "layers/sequential.h"
 
 namespace qsr {
 

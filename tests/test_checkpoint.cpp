@@ -17,7 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/autograd.h"
-#include "layers/module.h"
+#include "layers/init.h"
 #include "models/checkpoint.h"
 #include "models/espcn.h"
 #include "tests/test_util.h"
