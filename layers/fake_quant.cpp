@@ -45,7 +45,7 @@ struct FqOut {
 };
 
 // half_even and half_away (and stochastic without a generator, which is half_even) run the
-// vector kernels of the active ISA (quant/kernels: bit-for-bit the scalar definition below);
+// vector kernels of the given (or the active) ISA (engine/kernels/fq: bit-for-bit the scalar definition below);
 // stochastic rounding with a generator runs the scalar loop, block by block.
 void fq_run(const FqKernels& k, const float* x, int64_t n, int64_t c, const float* s, const int32_t* z, const QFormat& f,
             bool stochastic, uint64_t seed, FqOut out) {

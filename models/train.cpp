@@ -272,7 +272,9 @@ float scheduled_lr(const TrainOptions& opt, int64_t g, int64_t total) {
   return static_cast<float>(opt.lr_min + (double(opt.lr) - opt.lr_min) * f);
 }
 
-TrainResult train_espcn(Espcn& model, TrainSource& data, const std::vector<ValItem>& val, const TrainOptions& opt) {
+namespace {
+
+void check_options(const TrainOptions& opt) {
   QSR_CHECK(opt.epochs >= 1, "train: --epochs must be at least 1");
   QSR_CHECK(opt.patience >= 0, "train: --patience must not be negative");
   QSR_CHECK(opt.lr > 0 && std::isfinite(opt.lr), "train: the learning rate must be positive");
@@ -280,6 +282,109 @@ TrainResult train_espcn(Espcn& model, TrainSource& data, const std::vector<ValIt
             "train: unknown learning-rate schedule '" + opt.lr_schedule + "' (constant or cosine)");
   QSR_CHECK(opt.lr_min >= 0 && opt.lr_min <= opt.lr, "train: --lr-min must lie in [0, --lr]");
   QSR_CHECK(opt.monitor == "loss" || opt.monitor == "val_psnr", "train: unknown --monitor '" + opt.monitor + "' (loss or val_psnr)");
+}
+
+// One run of train_espcn: the model, its optimiser, where it writes, and how far it is.
+struct Run {
+  Espcn& model;
+  TrainSource& data;
+  const std::vector<ValItem>& val;
+  const TrainOptions& opt;
+  Adam& adam;
+  RunState& s;
+  int64_t steps;
+  std::string last_path, best_path;
+  bool tty;
+  double mean_epoch_s = 0;
+};
+
+// One optimiser step of epoch e on the next batch; the progress line on a terminal.
+void train_step(Run& R, Rng& rng, int e, int64_t st, Clock::time_point t0) {
+  const TrainOptions& opt = R.opt;
+  TrainBatch b = R.data.next_batch(rng);
+  R.adam.lr = scheduled_lr(opt, int64_t(e - 1) * R.steps + st, int64_t(opt.epochs) * R.steps);
+  Var loss = mse_loss(R.model.forward(Var(b.x)), Var(b.y));
+  const double lv = loss.value().f32()[0];
+  if (!std::isfinite(lv)) {
+    throw Error(fmt::format("training stopped: the loss became {} at epoch {}, step {}; the last good checkpoint is {}",
+                            lv, e, st + 1, std::filesystem::exists(R.last_path) ? R.last_path : "(none yet)"));
+  }
+  R.adam.zero_grad();
+  loss.backward();
+  R.adam.step();
+  R.s.loss_sum += lv;
+  R.s.step = st + 1;
+  if (R.tty) {
+    double el = std::chrono::duration<double>(Clock::now() - t0).count();
+    double per_step = el / double(st + 1 - 0);
+    double eta = per_step * (R.steps - st - 1) + (R.mean_epoch_s > 0 ? R.mean_epoch_s : per_step * R.steps) * (opt.epochs - e);
+    int filled = int(30 * (st + 1) / R.steps);
+    fmt::print(stderr, "\repoch {:3d}/{} [{}{}] {:4d}/{} loss {:.6f} ETA {}   ", e, opt.epochs, std::string(filled, '#'),
+               std::string(30 - filled, '.'), st + 1, R.steps, R.s.loss_sum / (st + 1), format_duration(eta));
+  }
+}
+
+// The end of epoch e: validation, the record, the best and last checkpoints, the logs and the
+// epoch's line. Returns whether early stopping ends the run.
+bool end_epoch(Run& R, int e, Clock::time_point t0) {
+  const TrainOptions& opt = R.opt;
+  RunState& s = R.s;
+  EpochRecord r;
+  r.epoch = e;
+  r.loss = s.loss_sum / R.steps;
+  std::tie(r.val_loss, r.val_psnr) = validate(R.model, R.val);
+  r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  s.history.push_back(r);
+  R.mean_epoch_s = 0;
+  for (const auto& h : s.history) R.mean_epoch_s += h.seconds / s.history.size();
+  s.epoch = e;
+  s.step = 0;
+  s.loss_sum = 0;
+  // Keras EarlyStopping(monitor, patience) and ModelCheckpoint(save_best_only) semantics; the
+  // monitored value is the training loss, or minus the validation PSNR (lower is better).
+  const double score = opt.monitor == "val_psnr" ? -r.val_psnr : r.loss;
+  bool improved = score < s.best_loss;
+  if (improved) {
+    s.best_loss = score;
+    s.best_epoch = e;
+    s.wait = 0;
+    save_best(R.best_path, R.model, s, opt);
+  } else {
+    ++s.wait;
+  }
+  save_last(R.last_path, R.model, R.adam, s, opt);
+  write_logs(opt.out_dir, s.history);
+  if (opt.progress) {
+    if (R.tty) fmt::print(stderr, "\r");
+    fmt::print(stderr, "epoch {:3d}/{}: loss {:.6f}  val_loss {:.6f}  val_psnr {:.3f} dB  {:.1f}s{}{}\n", e, opt.epochs,
+               r.loss, r.val_loss, r.val_psnr, r.seconds, improved ? "  (best)" : "",
+               R.tty ? "                    " : "");
+  }
+  return opt.patience > 0 && s.wait >= opt.patience && e < opt.epochs;
+}
+
+// The best epoch's weights (and extension state) back into the model.
+void restore_best(Espcn& model, const std::string& best_path, const TrainOptions& opt) {
+  Checkpoint raw;
+  std::unique_ptr<Espcn> best = load_model(best_path, &raw);
+  auto dst = model.named_parameters();
+  auto src = best->named_parameters();
+  for (size_t i = 0; i < dst.size(); ++i) dst[i].second.value() = src[i].second.value().clone();
+  if (opt.extension) opt.extension->load_state(raw, best_path);  // the extension state of the best epoch
+}
+
+TrainResult result_of(const RunState& s, const std::string& stop, TrainResult res) {
+  res.history = s.history;
+  res.best_epoch = s.best_epoch;
+  res.best_loss = s.best_loss;
+  res.stop_reason = stop;
+  return res;
+}
+
+}  // namespace
+
+TrainResult train_espcn(Espcn& model, TrainSource& data, const std::vector<ValItem>& val, const TrainOptions& opt) {
+  check_options(opt);
   const int64_t steps = data.steps_per_epoch();
   QSR_CHECK(steps >= 1, "train: the data gives no training batch");
   std::filesystem::create_directories(opt.out_dir);
@@ -303,9 +408,8 @@ TrainResult train_espcn(Espcn& model, TrainSource& data, const std::vector<ValIt
   res.best_path = best_path;
   res.last_path = last_path;
   SigintScope sig;
-  const bool tty = opt.progress && ::isatty(STDERR_FILENO);
-  double mean_epoch_s = 0;
-  for (const auto& r : s.history) mean_epoch_s += r.seconds / s.history.size();
+  Run R{model, data, val, opt, adam, s, steps, last_path, best_path, opt.progress && ::isatty(STDERR_FILENO)};
+  for (const auto& r : s.history) R.mean_epoch_s += r.seconds / s.history.size();
   std::string stop = "completed";
   while (s.epoch < opt.epochs) {
     const int e = s.epoch + 1;
@@ -315,91 +419,25 @@ TrainResult train_espcn(Espcn& model, TrainSource& data, const std::vector<ValIt
     for (int64_t i = 0; i < s.step; ++i) data.next_batch(rng);
     auto t0 = Clock::now();
     for (int64_t st = s.step; st < steps; ++st) {
-      TrainBatch b = data.next_batch(rng);
-      adam.lr = scheduled_lr(opt, int64_t(e - 1) * steps + st, int64_t(opt.epochs) * steps);
-      Var loss = mse_loss(model.forward(Var(b.x)), Var(b.y));
-      const double lv = loss.value().f32()[0];
-      if (!std::isfinite(lv)) {
-        throw Error(fmt::format("training stopped: the loss became {} at epoch {}, step {}; the last good checkpoint is {}",
-                                lv, e, st + 1, std::filesystem::exists(last_path) ? last_path : "(none yet)"));
-      }
-      adam.zero_grad();
-      loss.backward();
-      adam.step();
-      s.loss_sum += lv;
-      s.step = st + 1;
-      if (tty) {
-        double el = std::chrono::duration<double>(Clock::now() - t0).count();
-        double per_step = el / double(st + 1 - 0);
-        double eta = per_step * (steps - st - 1) + (mean_epoch_s > 0 ? mean_epoch_s : per_step * steps) * (opt.epochs - e);
-        int filled = int(30 * (st + 1) / steps);
-        fmt::print(stderr, "\repoch {:3d}/{} [{}{}] {:4d}/{} loss {:.6f} ETA {}   ", e, opt.epochs, std::string(filled, '#'),
-                   std::string(30 - filled, '.'), st + 1, steps, s.loss_sum / (st + 1), format_duration(eta));
-      }
+      train_step(R, rng, e, st, t0);
       if (g_interrupted.load()) {
-        if (tty) fmt::print(stderr, "\n");
+        if (R.tty) fmt::print(stderr, "\n");
         save_last(last_path, model, adam, s, opt);
         write_logs(opt.out_dir, s.history);
-        res.stop_reason = "interrupted";
-        res.history = s.history;
-        res.best_epoch = s.best_epoch;
-        res.best_loss = s.best_loss;
         if (opt.progress)
           fmt::print(stderr, "interrupted: saved {} (epoch {}, step {}); continue with --resume\n", last_path, e, s.step);
-        return res;
+        return result_of(s, "interrupted", res);
       }
     }
-    EpochRecord r;
-    r.epoch = e;
-    r.loss = s.loss_sum / steps;
-    std::tie(r.val_loss, r.val_psnr) = validate(model, val);
-    r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    s.history.push_back(r);
-    mean_epoch_s = 0;
-    for (const auto& h : s.history) mean_epoch_s += h.seconds / s.history.size();
-    s.epoch = e;
-    s.step = 0;
-    s.loss_sum = 0;
-    // Keras EarlyStopping(monitor, patience) and ModelCheckpoint(save_best_only) semantics; the
-    // monitored value is the training loss, or minus the validation PSNR (lower is better).
-    const double score = opt.monitor == "val_psnr" ? -r.val_psnr : r.loss;
-    bool improved = score < s.best_loss;
-    if (improved) {
-      s.best_loss = score;
-      s.best_epoch = e;
-      s.wait = 0;
-      save_best(best_path, model, s, opt);
-    } else {
-      ++s.wait;
-    }
-    save_last(last_path, model, adam, s, opt);
-    write_logs(opt.out_dir, s.history);
-    if (opt.progress) {
-      if (tty) fmt::print(stderr, "\r");
-      fmt::print(stderr, "epoch {:3d}/{}: loss {:.6f}  val_loss {:.6f}  val_psnr {:.3f} dB  {:.1f}s{}{}\n", e, opt.epochs,
-                 r.loss, r.val_loss, r.val_psnr, r.seconds, improved ? "  (best)" : "",
-                 tty ? "                    " : "");
-    }
-    if (opt.patience > 0 && s.wait >= opt.patience && e < opt.epochs) {
+    if (end_epoch(R, e, t0)) {
       stop = "early stopping";
       break;
     }
   }
   // Keep the best weights (by the monitored value).
-  if (s.best_epoch > 0) {
-    Checkpoint raw;
-    std::unique_ptr<Espcn> best = load_model(best_path, &raw);
-    auto dst = model.named_parameters();
-    auto src = best->named_parameters();
-    for (size_t i = 0; i < dst.size(); ++i) dst[i].second.value() = src[i].second.value().clone();
-    if (opt.extension) opt.extension->load_state(raw, best_path);  // the extension state of the best epoch
-  }
+  if (s.best_epoch > 0) restore_best(model, best_path, opt);
   draw_graph(opt.out_dir, opt.progress);
-  res.history = s.history;
-  res.best_epoch = s.best_epoch;
-  res.best_loss = s.best_loss;
-  res.stop_reason = stop;
-  return res;
+  return result_of(s, stop, res);
 }
 
 }  // namespace qsr

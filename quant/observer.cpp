@@ -100,6 +100,14 @@ int64_t Observer::check_input(const Tensor& x) {
   return c;
 }
 
+bool Observer::batch_range(const Tensor& x, std::vector<float>& lo, std::vector<float>& hi) {
+  const int64_t c = check_input(x);
+  if (x.numel() == 0) return false;
+  tensor_min_max(x, c, lo, hi);
+  channels_ = c;
+  return true;
+}
+
 void Observer::check_format(const QFormat& f) const {
   f.validate();
   if (per_channel_ && channels_ > 1)
@@ -127,11 +135,8 @@ class MinMaxObserver : public Observer {
   MinMaxObserver(bool per_channel, bool ema, float decay) : Observer(per_channel), ema_(ema), decay_(decay) {}
 
   void observe(const Tensor& x) override {
-    const int64_t c = check_input(x);
-    if (x.numel() == 0) return;
     std::vector<float> bl, bh;
-    tensor_min_max(x, c, bl, bh);
-    channels_ = c;
+    if (!batch_range(x, bl, bh)) return;
     if (lo_.empty()) {
       lo_ = std::move(bl);
       hi_ = std::move(bh);
@@ -219,11 +224,9 @@ class HistogramObserver : public MseObserverBase {
   bool empty() const override { return hist_.empty(); }
 
   void observe(const Tensor& x) override {
-    const int64_t c = check_input(x);
-    if (x.numel() == 0) return;
     std::vector<float> bl, bh;
-    tensor_min_max(x, c, bl, bh);
-    channels_ = c;
+    if (!batch_range(x, bl, bh)) return;
+    const int64_t c = channels_;
     if (hist_.empty()) hist_.resize(size_t(c));
     // Grow each histogram first, then bin the batch.
     std::vector<char> binned(size_t(c), 0);

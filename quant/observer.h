@@ -55,6 +55,9 @@ class Observer {
   // Checks x (f32, and for per-channel observers the same last dimension as before) and
   // returns its channel count (1 when per tensor).
   int64_t check_input(const Tensor& x);
+  // check_input, then the batch's per-channel range into lo / hi and channels_ set; false (and
+  // nothing changed) for an empty batch.
+  bool batch_range(const Tensor& x, std::vector<float>& lo, std::vector<float>& hi);
   void check_format(const QFormat& f) const;
   void check_not_empty() const;
 

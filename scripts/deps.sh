@@ -6,10 +6,11 @@
 #                             (oneDNN, XNNPACK, PyTorch: large)
 set -euo pipefail
 
-pkgs=(build-essential cmake ccache pkg-config
+pkgs=(build-essential cmake ccache pkg-config python3
       libeigen3-dev libxsimd-dev catch2 liblodepng-dev libturbojpeg0-dev
       libcli11-dev libfmt-dev nlohmann-json3-dev libbenchmark-dev gnuplot-nox
-      gcc-multilib)  # gcc-multilib: the C export test compiles with -m32 too
+      gcc-multilib   # the C export test compiles with -m32 too
+      clang libomp-14-dev)  # the release build is also built and tested with clang
 if [[ "${1:-}" == "--peers" ]]; then
   pkgs+=(libdnnl-dev libxnnpack-dev libpthreadpool-dev python3-torch python3-numpy)
 elif [[ -n "${1:-}" ]]; then

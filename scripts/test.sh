@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The whole test suite: install dependencies, then
-#   1. release build (the shipped configuration), every test;
-#   2. the inference-only library built alone (-DQSR_INFER_ONLY=ON), scalar and SIMD, its
+#   0. the tree's size limits (scripts/code_limits.py);
+#   1. release build (the shipped configuration), every test; the golden outputs (byte for byte
+#      the numbers of tests/golden/, when ../shared/data holds Set5 and Set14);
+#   2. the release build with clang, every test;
+#   3. the inference-only library built alone (-DQSR_INFER_ONLY=ON), scalar and SIMD, its
 #      tests on a model the release build exports;
-#   3. scalar-only build without OpenMP (-DQSR_SIMD=OFF -DQSR_OPENMP=OFF), every test;
-#   4. ASan + UBSan debug build, every unit test.
+#   4. scalar-only build without OpenMP (-DQSR_SIMD=OFF -DQSR_OPENMP=OFF), every test;
+#   5. ASan + UBSan debug build, every unit test.
 # Warnings are errors in all of them. Prints ctest's summary for each.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,10 +18,30 @@ bash scripts/deps.sh
 start=$SECONDS
 step() { echo; echo "=== $* ($((SECONDS - start))s elapsed)"; }
 
+step "size limits (scripts/code_limits.py: files up to 800 lines, functions up to 120)"
+python3 scripts/code_limits.py --top 3
+
 step "release build"
 bash scripts/build.sh build -DCMAKE_BUILD_TYPE=Release
 step "release tests"
 ctest --test-dir build --output-on-failure -j "$jobs"
+if [ -d ../shared/data/Set5 ] && [ -d ../shared/data/Set14 ]; then
+  step "golden outputs (tests/golden_outputs.sh)"
+  golden_tmp=$(mktemp -d)
+  if ! bash tests/golden_outputs.sh build/tools/qsr ../shared/data "$golden_tmp/out" --check > "$golden_tmp/log" 2>&1; then
+    cat "$golden_tmp/log"
+    exit 1
+  fi
+  grep "^golden_outputs" "$golden_tmp/log"
+  rm -rf "$golden_tmp"
+else
+  step "golden outputs: skipped (no ../shared/data/Set5 and Set14)"
+fi
+
+step "release build with clang"
+CC=clang CXX=clang++ bash scripts/build.sh build-clang -DCMAKE_BUILD_TYPE=Release -DQSR_BUILD_BENCH=OFF
+step "clang release tests"
+ctest --test-dir build-clang --output-on-failure -j "$jobs"
 
 step "inference-only builds (quant/infer alone: scalar; AVX2 and AVX-512), on a model exported by the release build"
 infer_tmp=$(mktemp -d)

@@ -92,218 +92,178 @@ struct Layer {
   std::string algo;
 };
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  std::string algo_name = "direct";
-  std::string dtype = "f32";
-  const auto opt = qsr_peer::parse_args(argc, argv, [&](std::string_view a, const char* v) {
-    if (a == "--algo") {
-      if (v == nullptr) qsr_peer::die_usage("missing value for --algo");
-      algo_name = v;
-      if (algo_name != "direct" && algo_name != "winograd" && algo_name != "auto")
-        qsr_peer::die_usage("invalid --algo '" + algo_name + "' (expected direct|winograd|auto)");
-      return 2;
-    }
-    if (a == "--dtype") {
-      if (v == nullptr) qsr_peer::die_usage("missing value for --dtype");
-      dtype = v;
-      if (dtype != "f32" && dtype != "int8")
-        qsr_peer::die_usage("invalid --dtype '" + dtype + "' (expected f32|int8)");
-      return 2;
-    }
-    return 0;
-  });
-  const bool int8 = dtype == "int8";
-  const std::string program = "onednn-" + algo_name + (int8 ? "-int8" : "");
-  if (opt.mode != "forward") {
-    std::fprintf(stderr, "error: %s supports only --mode forward\n", program.c_str());
-    return 2;
-  }
-  const algorithm algo = algo_name == "direct"     ? algorithm::convolution_direct
-                         : algo_name == "winograd" ? algorithm::convolution_winograd
-                                                   : algorithm::convolution_auto;
-
-  omp_set_num_threads(opt.threads);
-
-  const memory::dim N = opt.batch, H = opt.height, W = opt.width;
-  dnnl::engine eng(dnnl::engine::kind::cpu, 0);
-  dnnl::stream strm(eng);
-
+// What every layer is built from.
+struct Setup {
+  std::string algo_name = "direct", dtype = "f32";
+  bool int8 = false;
+  algorithm algo = algorithm::convolution_direct;
+  memory::dim N = 1, H = 1, W = 1;
+  dnnl::engine eng;  // made after the thread count is set
+  dnnl::stream strm;
   dnnl::post_ops po;
-  po.append_eltwise(1.0f, algorithm::eltwise_relu, 0.0f, 0.0f);
+  std::vector<qsr_peer::QuantLayer> qnet;  // int8: the quantised network
+  int wino_layers = 0;                     // layers that got a winograd primitive
+};
 
-  // int8: the quantised network (weights codes, scales, calibrated ranges).
-  const std::vector<qsr_peer::QuantLayer> qnet =
-      int8 ? qsr_peer::make_quant_espcn(/*per_channel=*/true)
-           : std::vector<qsr_peer::QuantLayer>{};
-  const dt act_dt = int8 ? dt::u8 : dt::f32;
+// Layer li's primitive (with the Winograd fallback described above) and its weights in the
+// primitive's layout; false (after a one-line error) when oneDNN has none on this CPU.
+bool build_layer(Setup& S, int li, Layer& l) {
+  const auto& L = kLayers[li];
+  const memory::dims src_dims = {S.N, L.ic, S.H, S.W};
+  const memory::dims w_dims = {L.oc, L.ic, L.k, L.k};
+  const memory::dims b_dims = {L.oc};
+  const memory::dims dst_dims = {S.N, L.oc, S.H, S.W};
+  const memory::dim p = L.k / 2;
+  const dt act_dt = S.int8 ? dt::u8 : dt::f32;
+  const memory::desc src_md(src_dims, act_dt, tag::any);
+  const memory::desc w_md(w_dims, S.int8 ? dt::s8 : dt::f32, tag::any);
+  const memory::desc b_md(b_dims, dt::f32, tag::x);
+  const memory::desc dst_md(dst_dims, act_dt, tag::any);
 
-  // --- Build the four convolutions (outside the timed region). ---
-  std::vector<Layer> layers;
-  layers.reserve(4);
-  int wino_layers = 0;
-  for (int li = 0; li < 4; ++li) {
-    const auto& L = kLayers[li];
-    const memory::dims src_dims = {N, L.ic, H, W};
-    const memory::dims w_dims = {L.oc, L.ic, L.k, L.k};
-    const memory::dims b_dims = {L.oc};
-    const memory::dims dst_dims = {N, L.oc, H, W};
-    const memory::dim p = L.k / 2;
-    const memory::desc src_md(src_dims, act_dt, tag::any);
-    const memory::desc w_md(w_dims, int8 ? dt::s8 : dt::f32, tag::any);
-    const memory::desc b_md(b_dims, dt::f32, tag::x);
-    const memory::desc dst_md(dst_dims, act_dt, tag::any);
-
-    dnnl::primitive_attr attr;
-    attr.set_post_ops(po);
-    // int8: acc (s32) = sum(u8 src code * s8 weight code) + bias (f32, in acc
-    // units); dst code = saturate_u8(relu(acc * in_scale * w_scale[oc] / out_scale)).
-    std::vector<float> bias_acc;  // int8 bias in accumulator units
-    if (int8) {
-      const auto& Q = qnet[static_cast<size_t>(li)];
-      std::vector<float> oscale(static_cast<size_t>(L.oc));
-      bias_acc.resize(static_cast<size_t>(L.oc));
-      for (size_t o = 0; o < oscale.size(); ++o) {
-        oscale[o] = Q.in_scale * Q.w_scale[o] / Q.out_scale;
-        bias_acc[o] = Q.bias[o] / (Q.in_scale * Q.w_scale[o]);
-      }
-      attr.set_output_scales(1 << 1, oscale);  // per output channel (dim 1 of dst)
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(S.po);
+  // int8: acc (s32) = sum(u8 src code * s8 weight code) + bias (f32, in acc
+  // units); dst code = saturate_u8(relu(acc * in_scale * w_scale[oc] / out_scale)).
+  std::vector<float> bias_acc;  // int8 bias in accumulator units
+  if (S.int8) {
+    const auto& Q = S.qnet[static_cast<size_t>(li)];
+    std::vector<float> oscale(static_cast<size_t>(L.oc));
+    bias_acc.resize(static_cast<size_t>(L.oc));
+    for (size_t o = 0; o < oscale.size(); ++o) {
+      oscale[o] = Q.in_scale * Q.w_scale[o] / Q.out_scale;
+      bias_acc[o] = Q.bias[o] / (Q.in_scale * Q.w_scale[o]);
     }
-
-    auto make_pd = [&](algorithm a) {
-      dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, a, src_md, w_md, b_md,
-                                        dst_md, {1, 1}, {p, p}, {p, p});
-      // allow_empty = true: an unimplemented combination yields an empty pd
-      // instead of throwing.
-      return dnnl::convolution_forward::primitive_desc(d, attr, eng, true);
-    };
-
-    algorithm layer_algo = algo;
-    std::string layer_algo_name = algo_name;
-    if (algo == algorithm::convolution_winograd && L.k != 3) {
-      layer_algo = algorithm::convolution_direct;  // winograd is 3x3-only
-      layer_algo_name = "direct";
-    }
-    auto pd = make_pd(layer_algo);
-    if (!pd && layer_algo == algorithm::convolution_winograd) {
-      layer_algo = algorithm::convolution_direct;
-      layer_algo_name = "direct";
-      pd = make_pd(layer_algo);
-    } else if (layer_algo == algorithm::convolution_winograd) {
-      ++wino_layers;
-    }
-    if (!pd) {
-      std::fprintf(stderr, "error: oneDNN has no %s convolution for layer %d on this CPU\n",
-                   layer_algo_name.c_str(), li + 1);
-      return 2;
-    }
-
-    Layer l;
-    l.pd = pd;
-    l.prim = dnnl::convolution_forward(pd);
-    l.algo = layer_algo_name;
-
-    // Random weights (fixed seed) in the user layout (f32: oihw; int8: s8
-    // codes in ohwi), reordered once to whatever layout the primitive wants.
-    l.weights = memory(pd.weights_desc(), eng);
-    l.bias = memory(pd.bias_desc(), eng);
-    if (int8) {
-      auto wq = qnet[static_cast<size_t>(li)].w;  // copy: memory wants a non-const handle
-      memory user_w({w_dims, dt::s8, tag::ohwi}, eng, wq.data());
-      dnnl::reorder(user_w, l.weights).execute(strm, user_w, l.weights);
-      strm.wait();
-      std::memcpy(l.bias.get_data_handle(), bias_acc.data(), bias_acc.size() * sizeof(float));
-    } else {
-      std::vector<float> w(static_cast<size_t>(L.oc * L.ic * L.k * L.k));
-      std::vector<float> b(static_cast<size_t>(L.oc));
-      const float scale = 1.0f / std::sqrt(static_cast<float>(L.ic * L.k * L.k));
-      qsr_peer::fill_random(w, 1234u + static_cast<unsigned>(li), scale);
-      qsr_peer::fill_random(b, 4321u + static_cast<unsigned>(li), 0.01f);
-      memory user_w({w_dims, dt::f32, tag::oihw}, eng, w.data());
-      dnnl::reorder(user_w, l.weights).execute(strm, user_w, l.weights);
-      strm.wait();
-      std::memcpy(l.bias.get_data_handle(), b.data(), b.size() * sizeof(float));
-    }
-    l.dst = memory(pd.dst_desc(), eng);
-    layers.push_back(std::move(l));
-  }
-  strm.wait();
-  if (algo == algorithm::convolution_winograd && wino_layers == 0) {
-    std::fprintf(stderr,
-                 "error: oneDNN winograd convolution is not supported on this CPU "
-                 "(oneDNN 2.6 implements %s winograd only for AVX-512)\n",
-                 dtype.c_str());
-    return 2;
+    attr.set_output_scales(1 << 1, oscale);  // per output channel (dim 1 of dst)
   }
 
-  // --- Memories used in the timed region. ---
-  std::vector<float> in_nhwc(static_cast<size_t>(N * H * W));
-  qsr_peer::fill_random(in_nhwc, 42u, 1.0f);
-  for (float& x : in_nhwc) x = 0.5f * (x + 1.0f);  // image-like values in [0,1]
-  memory user_src({{N, 1, H, W}, dt::f32, tag::nhwc}, eng, in_nhwc.data());
+  auto make_pd = [&](algorithm a) {
+    dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, a, src_md, w_md, b_md,
+                                      dst_md, {1, 1}, {p, p}, {p, p});
+    // allow_empty = true: an unimplemented combination yields an empty pd
+    // instead of throwing.
+    return dnnl::convolution_forward::primitive_desc(d, attr, S.eng, true);
+  };
 
-  memory conv1_src = user_src;
-  const bool reorder_in = layers[0].pd.src_desc() != user_src.get_desc();
-  if (reorder_in) conv1_src = memory(layers[0].pd.src_desc(), eng);
+  algorithm layer_algo = S.algo;
+  std::string layer_algo_name = S.algo_name;
+  if (S.algo == algorithm::convolution_winograd && L.k != 3) {
+    layer_algo = algorithm::convolution_direct;  // winograd is 3x3-only
+    layer_algo_name = "direct";
+  }
+  auto pd = make_pd(layer_algo);
+  if (!pd && layer_algo == algorithm::convolution_winograd) {
+    layer_algo = algorithm::convolution_direct;
+    layer_algo_name = "direct";
+    pd = make_pd(layer_algo);
+  } else if (layer_algo == algorithm::convolution_winograd) {
+    ++S.wino_layers;
+  }
+  if (!pd) {
+    std::fprintf(stderr, "error: oneDNN has no %s convolution for layer %d on this CPU\n",
+                 layer_algo_name.c_str(), li + 1);
+    return false;
+  }
 
-  // Between layers: if layer i's dst layout differs from what layer i+1 wants,
-  // a reorder is needed (normally oneDNN picks matching layouts).
-  std::vector<memory> next_src(4);
+  l.pd = pd;
+  l.prim = dnnl::convolution_forward(pd);
+  l.algo = layer_algo_name;
+
+  // Random weights (fixed seed) in the user layout (f32: oihw; int8: s8
+  // codes in ohwi), reordered once to whatever layout the primitive wants.
+  l.weights = memory(pd.weights_desc(), S.eng);
+  l.bias = memory(pd.bias_desc(), S.eng);
+  if (S.int8) {
+    auto wq = S.qnet[static_cast<size_t>(li)].w;  // copy: memory wants a non-const handle
+    memory user_w({w_dims, dt::s8, tag::ohwi}, S.eng, wq.data());
+    dnnl::reorder(user_w, l.weights).execute(S.strm, user_w, l.weights);
+    S.strm.wait();
+    std::memcpy(l.bias.get_data_handle(), bias_acc.data(), bias_acc.size() * sizeof(float));
+  } else {
+    std::vector<float> w(static_cast<size_t>(L.oc * L.ic * L.k * L.k));
+    std::vector<float> b(static_cast<size_t>(L.oc));
+    const float scale = 1.0f / std::sqrt(static_cast<float>(L.ic * L.k * L.k));
+    qsr_peer::fill_random(w, 1234u + static_cast<unsigned>(li), scale);
+    qsr_peer::fill_random(b, 4321u + static_cast<unsigned>(li), 0.01f);
+    memory user_w({w_dims, dt::f32, tag::oihw}, S.eng, w.data());
+    dnnl::reorder(user_w, l.weights).execute(S.strm, user_w, l.weights);
+    S.strm.wait();
+    std::memcpy(l.bias.get_data_handle(), b.data(), b.size() * sizeof(float));
+  }
+  l.dst = memory(pd.dst_desc(), S.eng);
+  return true;
+}
+
+// The timed network: the layers, the memories between them and the prebuilt reorders
+// (creation is setup, execution is timed).
+struct Pipeline {
+  Setup& S;
+  std::vector<Layer>& layers;
+  std::vector<float> in_nhwc, hr;
+  memory user_src, conv1_src, out_nhwc;
+  std::vector<memory> next_src = std::vector<memory>(4);
+  bool reorder_in = false, reorder_out = false;
   int inter_reorders = 0;
-  for (int li = 0; li + 1 < 4; ++li) {
-    const auto want = layers[static_cast<size_t>(li + 1)].pd.src_desc();
-    if (want == layers[static_cast<size_t>(li)].dst.get_desc()) {
-      next_src[static_cast<size_t>(li)] = layers[static_cast<size_t>(li)].dst;
-    } else {
-      next_src[static_cast<size_t>(li)] = memory(want, eng);
-      ++inter_reorders;
-    }
-  }
-
-  const memory::desc out_nhwc_md({N, 9, H, W}, dt::f32, tag::nhwc);
-  const bool reorder_out = layers[3].dst.get_desc() != out_nhwc_md;
-  memory out_nhwc = reorder_out ? memory(out_nhwc_md, eng) : layers[3].dst;
-  std::vector<float> hr(static_cast<size_t>(N * (H * 3) * (W * 3)));
-
-  // Prebuild the reorder primitives (creation is setup, execution is timed).
-  // int8: the input reorder quantises (dst = src * 255, rounded, saturated to
-  // u8) and the output reorder dequantises (dst = code * out_scale).
-  dnnl::primitive_attr in_attr, out_attr;
-  if (int8) {
-    in_attr.set_output_scales(0, {1.0f / qsr_peer::kInputScale});
-    out_attr.set_output_scales(0, {qnet[3].out_scale});
-  }
   dnnl::reorder in_reorder, out_reorder;
-  if (reorder_in) in_reorder = dnnl::reorder(user_src, conv1_src, in_attr);
-  if (reorder_out) out_reorder = dnnl::reorder(layers[3].dst, out_nhwc, out_attr);
-  std::vector<dnnl::reorder> mid_reorder(3);
-  for (int li = 0; li + 1 < 4; ++li)
-    if (next_src[static_cast<size_t>(li)] != layers[static_cast<size_t>(li)].dst)
-      mid_reorder[static_cast<size_t>(li)] =
-          dnnl::reorder(layers[static_cast<size_t>(li)].dst, next_src[static_cast<size_t>(li)]);
+  std::vector<dnnl::reorder> mid_reorder = std::vector<dnnl::reorder>(3);
 
-  const int threads = opt.threads;
-  auto forward = [&]() {
-    if (reorder_in) in_reorder.execute(strm, user_src, conv1_src);
+  Pipeline(Setup& s, std::vector<Layer>& ls) : S(s), layers(ls) {
+    const memory::dim N = S.N, H = S.H, W = S.W;
+    in_nhwc.resize(static_cast<size_t>(N * H * W));
+    qsr_peer::fill_random(in_nhwc, 42u, 1.0f);
+    for (float& x : in_nhwc) x = 0.5f * (x + 1.0f);  // image-like values in [0,1]
+    user_src = memory({{N, 1, H, W}, dt::f32, tag::nhwc}, S.eng, in_nhwc.data());
+    conv1_src = user_src;
+    reorder_in = layers[0].pd.src_desc() != user_src.get_desc();
+    if (reorder_in) conv1_src = memory(layers[0].pd.src_desc(), S.eng);
+    // Between layers: if layer i's dst layout differs from what layer i+1 wants,
+    // a reorder is needed (normally oneDNN picks matching layouts).
+    for (size_t li = 0; li + 1 < 4; ++li) {
+      const auto want = layers[li + 1].pd.src_desc();
+      if (want == layers[li].dst.get_desc()) {
+        next_src[li] = layers[li].dst;
+      } else {
+        next_src[li] = memory(want, S.eng);
+        ++inter_reorders;
+      }
+    }
+    const memory::desc out_nhwc_md({N, 9, H, W}, dt::f32, tag::nhwc);
+    reorder_out = layers[3].dst.get_desc() != out_nhwc_md;
+    out_nhwc = reorder_out ? memory(out_nhwc_md, S.eng) : layers[3].dst;
+    hr.resize(static_cast<size_t>(N * (H * 3) * (W * 3)));
+    // int8: the input reorder quantises (dst = src * 255, rounded, saturated to
+    // u8) and the output reorder dequantises (dst = code * out_scale).
+    dnnl::primitive_attr in_attr, out_attr;
+    if (S.int8) {
+      in_attr.set_output_scales(0, {1.0f / qsr_peer::kInputScale});
+      out_attr.set_output_scales(0, {S.qnet[3].out_scale});
+    }
+    if (reorder_in) in_reorder = dnnl::reorder(user_src, conv1_src, in_attr);
+    if (reorder_out) out_reorder = dnnl::reorder(layers[3].dst, out_nhwc, out_attr);
+    for (size_t li = 0; li + 1 < 4; ++li)
+      if (next_src[li] != layers[li].dst) mid_reorder[li] = dnnl::reorder(layers[li].dst, next_src[li]);
+  }
+
+  void forward(int threads) {
+    if (reorder_in) in_reorder.execute(S.strm, user_src, conv1_src);
     memory src = conv1_src;
     for (size_t li = 0; li < 4; ++li) {
       Layer& l = layers[li];
-      l.prim.execute(strm, {{DNNL_ARG_SRC, src},
-                            {DNNL_ARG_WEIGHTS, l.weights},
-                            {DNNL_ARG_BIAS, l.bias},
-                            {DNNL_ARG_DST, l.dst}});
+      l.prim.execute(S.strm, {{DNNL_ARG_SRC, src},
+                              {DNNL_ARG_WEIGHTS, l.weights},
+                              {DNNL_ARG_BIAS, l.bias},
+                              {DNNL_ARG_DST, l.dst}});
       if (li < 3) {
-        if (mid_reorder[li]) mid_reorder[li].execute(strm, l.dst, next_src[li]);
+        if (mid_reorder[li]) mid_reorder[li].execute(S.strm, l.dst, next_src[li]);
         src = next_src[li];
       }
     }
-    if (reorder_out) out_reorder.execute(strm, layers[3].dst, out_nhwc);
-    strm.wait();
+    if (reorder_out) out_reorder.execute(S.strm, layers[3].dst, out_nhwc);
+    S.strm.wait();
     // depth_to_space, r=3, C=1, TF ordering: out[n, y*3+i, x*3+j] = in[n, y, x, i*3+j].
     const float* in = static_cast<const float*>(out_nhwc.get_data_handle());
     float* out = hr.data();
-    const long rows = static_cast<long>(N * H);
+    const memory::dim W = S.W;
+    const long rows = static_cast<long>(S.N * S.H);
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (long ny = 0; ny < rows; ++ny) {
       const float* irow = in + ny * W * 9;
@@ -317,19 +277,12 @@ int main(int argc, char** argv) {
         }
       }
     }
-  };
-
-  const auto ms = qsr_peer::time_runs(opt, forward);
-  if (!qsr_peer::all_finite(hr.data(), hr.size())) {
-    std::fprintf(stderr, "error: %s produced non-finite output\n", program.c_str());
-    return 1;
   }
-  const double nonzero = qsr_peer::nonzero_fraction(hr.data(), hr.size());
-  if (nonzero == 0.0) {
-    std::fprintf(stderr, "error: %s produced an all-zero output\n", program.c_str());
-    return 1;
-  }
+};
 
+// The JSON keys and the human line of the report.
+std::pair<std::string, std::string> describe(const Setup& S, const Pipeline& P, double nonzero) {
+  const std::vector<Layer>& layers = P.layers;
   std::string algos_json = ", \"algos\": [";
   std::string impls_json = ", \"impl\": [";
   std::string human = " [";
@@ -343,14 +296,90 @@ int main(int argc, char** argv) {
   human += "]";
   char nz[32];
   std::snprintf(nz, sizeof nz, "%.4f", nonzero);
-  human = " dtype " + dtype + human;
-  const std::string extra = ", \"dtype\": \"" + dtype + "\", \"conv2_impl\": \"" +
+  human = " dtype " + S.dtype + human;
+  const std::string extra = ", \"dtype\": \"" + S.dtype + "\", \"conv2_impl\": \"" +
                             layers[1].pd.impl_info_str() + "\", \"nonzero_frac\": " + nz +
                             algos_json + "]" + impls_json + "]" + ", \"layout\": \"" +
                             layout_name(layers[0].dst.get_desc()) +
                             "\", \"reorders\": " +
-                            std::to_string((reorder_in ? 1 : 0) + inter_reorders +
-                                           (reorder_out ? 1 : 0));
+                            std::to_string((P.reorder_in ? 1 : 0) + P.inter_reorders +
+                                           (P.reorder_out ? 1 : 0));
+  return {extra, human};
+}
+
+int run(int argc, char** argv) {
+  Setup S;
+  const auto opt = qsr_peer::parse_args(argc, argv, [&](std::string_view a, const char* v) {
+    if (a == "--algo") {
+      if (v == nullptr) qsr_peer::die_usage("missing value for --algo");
+      S.algo_name = v;
+      if (S.algo_name != "direct" && S.algo_name != "winograd" && S.algo_name != "auto")
+        qsr_peer::die_usage("invalid --algo '" + S.algo_name + "' (expected direct|winograd|auto)");
+      return 2;
+    }
+    if (a == "--dtype") {
+      if (v == nullptr) qsr_peer::die_usage("missing value for --dtype");
+      S.dtype = v;
+      if (S.dtype != "f32" && S.dtype != "int8")
+        qsr_peer::die_usage("invalid --dtype '" + S.dtype + "' (expected f32|int8)");
+      return 2;
+    }
+    return 0;
+  });
+  S.int8 = S.dtype == "int8";
+  const std::string program = "onednn-" + S.algo_name + (S.int8 ? "-int8" : "");
+  if (opt.mode != "forward") {
+    std::fprintf(stderr, "error: %s supports only --mode forward\n", program.c_str());
+    return 2;
+  }
+  S.algo = S.algo_name == "direct"     ? algorithm::convolution_direct
+           : S.algo_name == "winograd" ? algorithm::convolution_winograd
+                                       : algorithm::convolution_auto;
+  omp_set_num_threads(opt.threads);
+  S.N = opt.batch, S.H = opt.height, S.W = opt.width;
+  S.eng = dnnl::engine(dnnl::engine::kind::cpu, 0);
+  S.strm = dnnl::stream(S.eng);
+  S.po.append_eltwise(1.0f, algorithm::eltwise_relu, 0.0f, 0.0f);
+  if (S.int8) S.qnet = qsr_peer::make_quant_espcn(/*per_channel=*/true);
+
+  // --- Build the four convolutions (outside the timed region). ---
+  std::vector<Layer> layers(4);
+  for (int li = 0; li < 4; ++li)
+    if (!build_layer(S, li, layers[static_cast<size_t>(li)])) return 2;
+  S.strm.wait();
+  if (S.algo == algorithm::convolution_winograd && S.wino_layers == 0) {
+    std::fprintf(stderr,
+                 "error: oneDNN winograd convolution is not supported on this CPU "
+                 "(oneDNN 2.6 implements %s winograd only for AVX-512)\n",
+                 S.dtype.c_str());
+    return 2;
+  }
+
+  Pipeline P(S, layers);
+  const int threads = opt.threads;
+  const auto ms = qsr_peer::time_runs(opt, [&]() { P.forward(threads); });
+  if (!qsr_peer::all_finite(P.hr.data(), P.hr.size())) {
+    std::fprintf(stderr, "error: %s produced non-finite output\n", program.c_str());
+    return 1;
+  }
+  const double nonzero = qsr_peer::nonzero_fraction(P.hr.data(), P.hr.size());
+  if (nonzero == 0.0) {
+    std::fprintf(stderr, "error: %s produced an all-zero output\n", program.c_str());
+    return 1;
+  }
+  const auto [extra, human] = describe(S, P, nonzero);
   qsr_peer::report(opt, program, ms, extra, human);
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const dnnl::error& e) {
+    // e.g. a primitive this oneDNN build has no implementation of on this CPU
+    std::fprintf(stderr, "error: oneDNN: %s\n", e.what());
+    return 2;
+  }
 }

@@ -69,6 +69,113 @@ void check_create_q(xnn_status st, const char* what) {
   check(st, what);
 }
 
+// The network's buffers and operators, created and set up outside the timed region.
+struct Net {
+  size_t N = 1, H = 1, W = 1;
+  // Activation buffers. XNNPACK may read (not use) a few bytes past the end of an input tensor
+  // (XNN_EXTRA_BYTES); every buffer is padded accordingly.
+  size_t extra = XNN_EXTRA_BYTES / sizeof(float);
+  std::vector<float> input, hr;
+  std::vector<std::vector<float>> act = std::vector<std::vector<float>>(4);
+  // int8 buffers (XNN_EXTRA_BYTES of slack, as for f32).
+  std::vector<std::int8_t> qin;
+  std::vector<std::vector<std::int8_t>> qact = std::vector<std::vector<std::int8_t>>(4);
+  std::vector<float> deq;  // dequantised conv4 output, N*H*W*9
+  std::vector<xnn_operator_t> ops;
+  const float* d2s_in = nullptr;
+};
+
+// f32 -> qs8, the four int8 convs (qs8: per-tensor, qc8: per-channel weight scales), qs8 -> f32.
+void build_quant(Net& n, const std::string& dtype, pthreadpool_t pool) {
+  const size_t N = n.N, H = n.H, W = n.W;
+  const auto qnet = qsr_peer::make_quant_espcn(/*per_channel=*/dtype == "qc8");
+  constexpr std::int8_t zp = -128;  // post-ReLU activations: real 0 -> -128
+  n.qin.resize(N * H * W + XNN_EXTRA_BYTES);
+  for (size_t li = 0; li < 4; ++li) n.qact[li].resize(N * H * W * kLayers[li].oc + XNN_EXTRA_BYTES);
+  n.deq.resize(N * H * W * 9 + n.extra);
+
+  xnn_operator_t cin = nullptr;
+  check_create_q(xnn_create_convert_nc_f32_qs8(/*channels=*/1, 1, 1, qsr_peer::kInputScale,
+                                               zp, -128, 127, 0, &cin),
+                 "create convert_nc_f32_qs8");
+  check(xnn_setup_convert_nc_f32_qs8(cin, N * H * W, n.input.data(), n.qin.data(), pool),
+        "setup convert_nc_f32_qs8");
+  n.ops.push_back(cin);
+
+  const std::int8_t* qsrc = n.qin.data();
+  for (size_t li = 0; li < 4; ++li) {
+    const auto& L = kLayers[li];
+    const auto& Q = qnet[li];
+    std::vector<std::int32_t> b(L.oc);
+    for (size_t o = 0; o < L.oc; ++o)
+      b[o] = static_cast<std::int32_t>(std::lround(Q.bias[o] / (Q.in_scale * Q.w_scale[o])));
+    const uint32_t p = L.k / 2;
+    xnn_operator_t op = nullptr;
+    if (dtype == "qs8") {
+      check_create_q(
+          xnn_create_convolution2d_nhwc_qs8(
+              p, p, p, p, L.k, L.k, 1, 1, 1, 1, /*groups=*/1, L.ic, L.oc, L.ic, L.oc,
+              /*input_zero_point=*/zp, Q.in_scale, /*kernel_scale=*/Q.w_scale[0], Q.w.data(),
+              b.data(), /*output_zero_point=*/zp, Q.out_scale, /*output_min=*/zp,
+              /*output_max=*/127, 0, &op),
+          "create convolution2d_nhwc_qs8");
+      check(xnn_setup_convolution2d_nhwc_qs8(op, N, H, W, qsrc, n.qact[li].data(), pool),
+            "setup convolution2d_nhwc_qs8");
+    } else {
+      check_create_q(
+          xnn_create_convolution2d_nhwc_qc8(
+              p, p, p, p, L.k, L.k, 1, 1, 1, 1, /*groups=*/1, L.ic, L.oc, L.ic, L.oc,
+              /*input_zero_point=*/zp, Q.in_scale, /*kernel_scale=*/Q.w_scale.data(),
+              Q.w.data(), b.data(), /*output_zero_point=*/zp, Q.out_scale,
+              /*output_min=*/zp, /*output_max=*/127, 0, &op),
+          "create convolution2d_nhwc_qc8");
+      check(xnn_setup_convolution2d_nhwc_qc8(op, N, H, W, qsrc, n.qact[li].data(), pool),
+            "setup convolution2d_nhwc_qc8");
+    }
+    n.ops.push_back(op);
+    qsrc = n.qact[li].data();
+  }
+
+  xnn_operator_t cvt_out = nullptr;
+  check_create_q(xnn_create_convert_nc_qs8_f32(/*channels=*/9, 9, 9, qnet[3].out_scale, zp, 0,
+                                               &cvt_out),
+                 "create convert_nc_qs8_f32");
+  check(xnn_setup_convert_nc_qs8_f32(cvt_out, N * H * W, n.qact[3].data(), n.deq.data(), pool),
+        "setup convert_nc_qs8_f32");
+  n.ops.push_back(cvt_out);
+  n.d2s_in = n.deq.data();
+}
+
+// The four f32 convs with fused ReLU.
+void build_f32(Net& n, pthreadpool_t pool) {
+  const size_t N = n.N, H = n.H, W = n.W;
+  for (size_t li = 0; li < 4; ++li) n.act[li].resize(N * H * W * kLayers[li].oc + n.extra);
+  const float* src = n.input.data();
+  for (size_t li = 0; li < 4; ++li) {
+    const auto& L = kLayers[li];
+    std::vector<float> w(static_cast<size_t>(L.oc) * L.k * L.k * L.ic);  // OHWI
+    std::vector<float> b(L.oc);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(L.ic * L.k * L.k));
+    qsr_peer::fill_random(w, 1234u + static_cast<unsigned>(li), scale);
+    qsr_peer::fill_random(b, 4321u + static_cast<unsigned>(li), 0.01f);
+    const uint32_t p = L.k / 2;
+    xnn_operator_t op = nullptr;
+    check(xnn_create_convolution2d_nhwc_f32(
+              /*padding top,right,bottom,left=*/p, p, p, p,
+              /*kernel=*/L.k, L.k, /*subsampling=*/1, 1, /*dilation=*/1, 1,
+              /*groups=*/1, /*group_input_channels=*/L.ic, /*group_output_channels=*/L.oc,
+              /*input_channel_stride=*/L.ic, /*output_channel_stride=*/L.oc, w.data(), b.data(),
+              /*output_min=*/0.0f, /*output_max=*/std::numeric_limits<float>::infinity(),
+              /*flags=*/0, &op),
+          "create convolution");
+    check(xnn_setup_convolution2d_nhwc_f32(op, N, H, W, src, n.act[li].data(), pool),
+          "setup convolution");
+    n.ops.push_back(op);
+    src = n.act[li].data();
+    n.d2s_in = src;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -98,133 +205,38 @@ int main(int argc, char** argv) {
   pthreadpool_t pool = nullptr;
   if (opt.threads > 1) pool = pthreadpool_create(static_cast<size_t>(opt.threads));
 
-  const size_t N = static_cast<size_t>(opt.batch);
-  const size_t H = static_cast<size_t>(opt.height);
-  const size_t W = static_cast<size_t>(opt.width);
-
-  // Activation buffers. XNNPACK may read (not use) a few bytes past the end of
-  // an input tensor (XNN_EXTRA_BYTES); pad every buffer accordingly.
-  const size_t extra = XNN_EXTRA_BYTES / sizeof(float);
-  std::vector<float> input(N * H * W * 1 + extra);
-  qsr_peer::fill_random(input, 42u, 1.0f);
-  for (float& x : input) x = 0.5f * (x + 1.0f);  // image-like values in [0,1]
-  std::vector<std::vector<float>> act(4);
-  if (!quant)
-    for (size_t li = 0; li < 4; ++li) act[li].resize(N * H * W * kLayers[li].oc + extra);
-  std::vector<float> hr(N * (3 * H) * (3 * W) + extra);
-
-  // Create and set up the operators (outside the timed region).
-  std::vector<xnn_operator_t> ops;
-  const float* src = input.data();
-  const float* d2s_in = nullptr;
-
-  // int8 buffers (XNN_EXTRA_BYTES of slack, as for f32).
-  std::vector<std::int8_t> qin;
-  std::vector<std::vector<std::int8_t>> qact(4);
-  std::vector<float> deq;  // dequantised conv4 output, N*H*W*9
-  if (quant) {
-    const auto qnet = qsr_peer::make_quant_espcn(/*per_channel=*/dtype == "qc8");
-    constexpr std::int8_t zp = -128;  // post-ReLU activations: real 0 -> -128
-    qin.resize(N * H * W + XNN_EXTRA_BYTES);
-    for (size_t li = 0; li < 4; ++li)
-      qact[li].resize(N * H * W * kLayers[li].oc + XNN_EXTRA_BYTES);
-    deq.resize(N * H * W * 9 + extra);
-
-    xnn_operator_t cin = nullptr;
-    check_create_q(xnn_create_convert_nc_f32_qs8(/*channels=*/1, 1, 1, qsr_peer::kInputScale,
-                                                 zp, -128, 127, 0, &cin),
-                   "create convert_nc_f32_qs8");
-    check(xnn_setup_convert_nc_f32_qs8(cin, N * H * W, input.data(), qin.data(), pool),
-          "setup convert_nc_f32_qs8");
-    ops.push_back(cin);
-
-    const std::int8_t* qsrc = qin.data();
-    for (size_t li = 0; li < 4; ++li) {
-      const auto& L = kLayers[li];
-      const auto& Q = qnet[li];
-      std::vector<std::int32_t> b(L.oc);
-      for (size_t o = 0; o < L.oc; ++o)
-        b[o] = static_cast<std::int32_t>(std::lround(Q.bias[o] / (Q.in_scale * Q.w_scale[o])));
-      const uint32_t p = L.k / 2;
-      xnn_operator_t op = nullptr;
-      if (dtype == "qs8") {
-        check_create_q(
-            xnn_create_convolution2d_nhwc_qs8(
-                p, p, p, p, L.k, L.k, 1, 1, 1, 1, /*groups=*/1, L.ic, L.oc, L.ic, L.oc,
-                /*input_zero_point=*/zp, Q.in_scale, /*kernel_scale=*/Q.w_scale[0], Q.w.data(),
-                b.data(), /*output_zero_point=*/zp, Q.out_scale, /*output_min=*/zp,
-                /*output_max=*/127, 0, &op),
-            "create convolution2d_nhwc_qs8");
-        check(xnn_setup_convolution2d_nhwc_qs8(op, N, H, W, qsrc, qact[li].data(), pool),
-              "setup convolution2d_nhwc_qs8");
-      } else {
-        check_create_q(
-            xnn_create_convolution2d_nhwc_qc8(
-                p, p, p, p, L.k, L.k, 1, 1, 1, 1, /*groups=*/1, L.ic, L.oc, L.ic, L.oc,
-                /*input_zero_point=*/zp, Q.in_scale, /*kernel_scale=*/Q.w_scale.data(),
-                Q.w.data(), b.data(), /*output_zero_point=*/zp, Q.out_scale,
-                /*output_min=*/zp, /*output_max=*/127, 0, &op),
-            "create convolution2d_nhwc_qc8");
-        check(xnn_setup_convolution2d_nhwc_qc8(op, N, H, W, qsrc, qact[li].data(), pool),
-              "setup convolution2d_nhwc_qc8");
-      }
-      ops.push_back(op);
-      qsrc = qact[li].data();
-    }
-
-    xnn_operator_t cvt_out = nullptr;
-    check_create_q(xnn_create_convert_nc_qs8_f32(/*channels=*/9, 9, 9, qnet[3].out_scale, zp, 0,
-                                                 &cvt_out),
-                   "create convert_nc_qs8_f32");
-    check(xnn_setup_convert_nc_qs8_f32(cvt_out, N * H * W, qact[3].data(), deq.data(), pool),
-          "setup convert_nc_qs8_f32");
-    ops.push_back(cvt_out);
-    d2s_in = deq.data();
-  }
-
-  const size_t f32_layers = quant ? 0 : 4;  // f32 network (the int8 one is built above)
-  for (size_t li = 0; li < f32_layers; ++li) {
-    const auto& L = kLayers[li];
-    std::vector<float> w(static_cast<size_t>(L.oc) * L.k * L.k * L.ic);  // OHWI
-    std::vector<float> b(L.oc);
-    const float scale = 1.0f / std::sqrt(static_cast<float>(L.ic * L.k * L.k));
-    qsr_peer::fill_random(w, 1234u + static_cast<unsigned>(li), scale);
-    qsr_peer::fill_random(b, 4321u + static_cast<unsigned>(li), 0.01f);
-    const uint32_t p = L.k / 2;
-    xnn_operator_t op = nullptr;
-    check(xnn_create_convolution2d_nhwc_f32(
-              /*padding top,right,bottom,left=*/p, p, p, p,
-              /*kernel=*/L.k, L.k, /*subsampling=*/1, 1, /*dilation=*/1, 1,
-              /*groups=*/1, /*group_input_channels=*/L.ic, /*group_output_channels=*/L.oc,
-              /*input_channel_stride=*/L.ic, /*output_channel_stride=*/L.oc, w.data(), b.data(),
-              /*output_min=*/0.0f, /*output_max=*/std::numeric_limits<float>::infinity(),
-              /*flags=*/0, &op),
-          "create convolution");
-    check(xnn_setup_convolution2d_nhwc_f32(op, N, H, W, src, act[li].data(), pool),
-          "setup convolution");
-    ops.push_back(op);
-    src = act[li].data();
-    d2s_in = src;
-  }
+  Net n;
+  n.N = static_cast<size_t>(opt.batch);
+  n.H = static_cast<size_t>(opt.height);
+  n.W = static_cast<size_t>(opt.width);
+  const size_t N = n.N, H = n.H, W = n.W;
+  n.input.resize(N * H * W * 1 + n.extra);
+  qsr_peer::fill_random(n.input, 42u, 1.0f);
+  for (float& x : n.input) x = 0.5f * (x + 1.0f);  // image-like values in [0,1]
+  n.hr.resize(N * (3 * H) * (3 * W) + n.extra);
+  if (quant)
+    build_quant(n, dtype, pool);
+  else
+    build_f32(n, pool);
   xnn_operator_t d2s = nullptr;
   check(xnn_create_depth_to_space_nhwc_x32(/*output_channels=*/1, /*input_channel_stride=*/9,
                                            /*output_channel_stride=*/1, /*block_size=*/3,
                                            /*flags=*/0, &d2s),
         "create depth_to_space");
-  check(xnn_setup_depth_to_space_nhwc_x32(d2s, N, H, W, d2s_in, hr.data(), pool),
+  check(xnn_setup_depth_to_space_nhwc_x32(d2s, N, H, W, n.d2s_in, n.hr.data(), pool),
         "setup depth_to_space");
-  ops.push_back(d2s);
+  n.ops.push_back(d2s);
 
   auto forward = [&]() {
-    for (xnn_operator_t op : ops) check(xnn_run_operator(op, pool), "run operator");
+    for (xnn_operator_t op : n.ops) check(xnn_run_operator(op, pool), "run operator");
   };
   const auto ms = qsr_peer::time_runs(opt, forward);
 
   const size_t hr_n = N * (3 * H) * (3 * W);
-  const bool finite = qsr_peer::all_finite(hr.data(), hr_n);
-  const double nonzero = qsr_peer::nonzero_fraction(hr.data(), hr_n);
+  const bool finite = qsr_peer::all_finite(n.hr.data(), hr_n);
+  const double nonzero = qsr_peer::nonzero_fraction(n.hr.data(), hr_n);
 
-  for (xnn_operator_t op : ops) xnn_delete_operator(op);
+  for (xnn_operator_t op : n.ops) xnn_delete_operator(op);
   if (pool != nullptr) pthreadpool_destroy(pool);
   xnn_deinitialize();
 

@@ -267,7 +267,7 @@ std::vector<int> choose_pairing(const std::vector<int32_t>& w, int k, int cin, i
         }
   std::vector<char> done(pairs.size(), 0);
   std::vector<int> out;
-  for (size_t m = 0; m < pairs.size(); ++m) {
+  for (size_t m = 0; m < pairs.size(); m += 2) {  // two pairs placed per pass
     size_t i = pairs.size();
     for (size_t c = 0; c < pairs.size(); ++c)
       if (!done[c] && (i == pairs.size() || ncell[c] > ncell[i])) i = c;
@@ -284,7 +284,6 @@ std::vector<int> choose_pairing(const std::vector<int32_t>& w, int k, int cin, i
     if (best == pairs.size()) break;
     done[best] = 1;
     out.push_back(pairs[best].first), out.push_back(pairs[best].second);
-    ++m;
   }
   for (int c = 0; c < cin; ++c)
     if (!used[size_t(c)]) out.push_back(c);  // an odd count's last channel (paired with padding)

@@ -1,4 +1,4 @@
-// The f32 kernel table: one function pointer per kernel of f32_kernels.inc,
+// The f32 kernel table: one function pointer per kernel of f32_list.inc,
 // filled once per instruction set. ops pick a table (normally the active one).
 #pragma once
 #include <cstdint>
