@@ -9,6 +9,7 @@
 
 #include "engine/cpu.h"
 #include "engine/kernels/f32/f32_kernels.h"
+#include "engine/kernels/f32/reference.h"
 #include "tests/test_util.h"
 
 namespace qsr_test {
@@ -71,5 +72,23 @@ inline ConvData conv_data(const qsr::ConvGeom& g, uint64_t seed) {
 inline size_t out_size(const qsr::ConvGeom& g) { return size_t(g.n) * g.h * g.w * g.cout; }
 inline size_t in_size(const qsr::ConvGeom& g) { return size_t(g.n) * g.h * g.w * g.cin; }
 inline size_t w_size(const qsr::ConvGeom& g) { return size_t(g.k) * g.k * g.cin * g.cout; }
+
+// The reference's gradients of d and their error bounds (the same sums over absolute values).
+struct RefGrad {
+  std::vector<float> want, bound, wantb, boundb;  // wantb, boundb: the bias (weights only)
+};
+inline RefGrad ref_backward_data(const qsr::ConvGeom& g, const ConvData& d) {
+  RefGrad r{std::vector<float>(in_size(g)), std::vector<float>(in_size(g)), {}, {}};
+  qsr::ref::conv2d_backward_data(g, d.gy.data(), d.w.data(), r.want.data());
+  qsr::ref::conv2d_backward_data(g, abs_vec(d.gy).data(), abs_vec(d.w).data(), r.bound.data());
+  return r;
+}
+inline RefGrad ref_backward_weights(const qsr::ConvGeom& g, const ConvData& d) {
+  RefGrad r{std::vector<float>(w_size(g)), std::vector<float>(w_size(g)), std::vector<float>(size_t(g.cout)),
+            std::vector<float>(size_t(g.cout))};
+  qsr::ref::conv2d_backward_weights(g, d.x.data(), d.gy.data(), r.want.data(), r.wantb.data());
+  qsr::ref::conv2d_backward_weights(g, abs_vec(d.x).data(), abs_vec(d.gy).data(), r.bound.data(), r.boundb.data());
+  return r;
+}
 
 }  // namespace qsr_test

@@ -110,9 +110,8 @@ TEST_CASE("kernels: conv2d_backward_data matches the reference", "[kernels][conv
     const ConvGeom& g = shapes[si];
     INFO("shape " << geom_str(g));
     ConvData d = conv_data(g, seed + si);
-    std::vector<float> want(in_size(g)), bound(in_size(g));
-    ref::conv2d_backward_data(g, d.gy.data(), d.w.data(), want.data());
-    ref::conv2d_backward_data(g, abs_vec(d.gy).data(), abs_vec(d.w).data(), bound.data());
+    const RefGrad r = ref_backward_data(g, d);
+    const std::vector<float>&want = r.want, &bound = r.bound;
     for (Isa isa : isas_under_test()) {
       INFO("isa " << isa_name(isa));
       std::vector<float> got(in_size(g), kNaN);
@@ -131,9 +130,7 @@ TEST_CASE("kernels: conv2d_backward_weights (and bias) matches the reference", "
     INFO("shape " << geom_str(g));
     ConvData d = conv_data(g, seed + si);
     const double K = double(g.n) * g.h * g.w;
-    std::vector<float> want(w_size(g)), wantb(size_t(g.cout)), bound(w_size(g)), boundb(size_t(g.cout));
-    ref::conv2d_backward_weights(g, d.x.data(), d.gy.data(), want.data(), wantb.data());
-    ref::conv2d_backward_weights(g, abs_vec(d.x).data(), abs_vec(d.gy).data(), bound.data(), boundb.data());
+    const auto [want, bound, wantb, boundb] = ref_backward_weights(g, d);
     for (Isa isa : isas_under_test()) {
       INFO("isa " << isa_name(isa));
       // Outputs start dirty: the driver must overwrite, not accumulate.
