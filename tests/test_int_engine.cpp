@@ -286,7 +286,7 @@ TEST_CASE("int engine: channel pairing and the requantisation choice on the real
       CHECK(b.u8);
       before += a.split_pairs, after += b.split_pairs;
       CHECK(b.split_pairs <= a.split_pairs);
-      // int8 codes, shifts well below 44: the double requantisation is exact (int_engine.cpp).
+      // int8 codes, shifts well below 44: the double requantisation is exact (quant/lower/lower_conv.cpp).
       CHECK(b.requant == "double");
     }
     CHECK(after < before);

@@ -9,8 +9,9 @@
 //            int16 weight pairs (or int8 quads); bias and zero-point correction folded into
 //            one int32 per channel; fixed-point requantisation (multiplier and shift, the
 //            spec's rounding) with the ReLU as a clamp; codes written straight into the next
-//            conv's padded buffer. int32 accumulators when lowering proves they cannot
-//            overflow, else int64 (`wide`).
+//            conv's padded buffer. int32 accumulators when the conv's output stage proves
+//            they cannot overflow, else int64 (`wide`). The output stage and its bounds are
+//            the conv's ConvOutputStage (quant/ptq/output_stage.h), as for the reference.
 //   dynamic  (dynamic-range): the f32 input quantised to s8 from its own range per call,
 //            the same integer kernels, a float output stage (acc * s_in * s_w + bias).
 //   float16  weights packed as IEEE halves, converted with F16C in the conv's inner loop.
@@ -39,7 +40,7 @@ struct IntLayerInfo {
   LayerPath path = LayerPath::f32;
   int k = 1, cin = 1, cout = 1;
   bool wide = false;   // int64 accumulation
-  int acc_bits = 0;    // proved bound of the accumulator (sign included); 0 for float paths
+  int acc_bits = 0;    // proved bound of the accumulator (sign included; ConvOutputStage::acc_bits); 0 for float paths
   std::string requant; // the requantisation arithmetic chosen (integer layers)
   bool u8 = false;     // the u8 (vpmaddubsw) path, kacc steps summed in int16
   int kacc = 0;

@@ -21,6 +21,7 @@
 #include "models/image/image.h"
 #include "models/image/resize.h"
 #include "quant/observer.h"
+#include "quant/ptq/output_stage.h"
 
 namespace qsr::quant {
 
@@ -425,26 +426,7 @@ bool QuantModel::tile_invariant() const {
 
 int QuantModel::accumulator_bits_of(int i) const {
   if (!integer_layer(i) && !dynamic_layer(i)) return 0;
-  const size_t u = size_t(i);
-  const QFormat& in = acts[u].fmt;
-  int64_t span = 0;
-  if (acts[u].dynamic) {
-    span = in.qmax() - in.qmin();
-  } else {
-    const int64_t z = acts[u].params.zero_point[0];
-    span = std::max<int64_t>(in.qmax() - z, z - in.qmin());
-  }
-  int64_t wmax = 0;
-  for (int32_t c : codes_to_int32(weights[u].codes)) wmax = std::max<int64_t>(wmax, std::abs(int64_t(c)));
-  int64_t bmax = 0;
-  if (!acts[u].dynamic) {
-    const Tensor& b = biases[u];
-    for (int64_t c = 0; c < b.numel(); ++c) {
-      const float sw = weights[u].params.scale[weights[u].params.size() == 1 ? 0 : size_t(c)];
-      bmax = std::max<int64_t>(bmax, std::abs(int64_t(quantize_bias(b.f32()[c], double(acts[u].params.scale[0]) * sw))));
-    }
-  }
-  return accumulator_bits(kernels[u].dim(0), kernels[u].dim(2), span, wmax, bmax);
+  return conv_output_stage(*this, i).worst_bits;
 }
 
 Tensor QuantModel::forward(const Tensor& x) const {
@@ -485,16 +467,15 @@ Tensor QuantModel::forward_layer(int li, const Tensor& a) const {
   for (int32_t& v : xin) v -= in_p.zero_point[0];
   const std::vector<int32_t> wk = codes_to_int32(wq.codes);
   const float s_in = in_p.scale[0];
-  auto s_w = [&](int64_t c) { return wq.params.scale[wq.params.size() == 1 ? 0 : size_t(c)]; };
+  const ConvOutputStage st = conv_output_stage(*this, li);  // the output stage (output_stage.h)
   Tensor out = Tensor::empty({n, h, w, cout});
   float* o = out.f32();
-  const float* bias = biases[i].f32();
   if (dyn) {
     int_conv_rows(xin, n, h, w, cin, wk, k, cout, [&](int64_t row, const int64_t* acc) {
       float* orow = o + row * w * cout;
       for (int64_t j = 0; j < w * cout; ++j) {
-        const int64_t c = j % cout;
-        float v = static_cast<float>(double(acc[j]) * (double(s_in) * double(s_w(c)))) + bias[c];
+        const size_t c = size_t(j % cout);
+        float v = static_cast<float>(double(acc[j]) * (double(s_in) * st.w_scale[c])) + st.bias_real[c];
         if (act == Activation::relu) v = std::max(v, 0.f);
         if (act == Activation::tanh) v = std::tanh(v);
         orow[j] = v;
@@ -502,24 +483,12 @@ Tensor QuantModel::forward_layer(int li, const Tensor& a) const {
     });
     return out;
   }
-  const ActQuant& ao = acts[i + 1];
-  std::vector<Multiplier> mult(static_cast<size_t>(cout));
-  std::vector<int32_t> bq(static_cast<size_t>(cout));
-  for (int64_t c = 0; c < cout; ++c) {
-    const double s_acc = double(s_in) * double(s_w(c));
-    mult[size_t(c)] = quantize_multiplier(s_acc / double(ao.params.scale[0]));
-    bq[size_t(c)] = quantize_bias(bias[c], s_acc);
-  }
-  const int32_t zo = ao.params.zero_point[0];
-  const int32_t lo = act == Activation::relu ? std::max(ao.fmt.qmin(), zo) : ao.fmt.qmin();
-  const int32_t hi = ao.fmt.qmax();
-  const float so = ao.params.scale[0];
-  const Rounding rr = ao.fmt.rounding;
+  const float so = acts[i + 1].params.scale[0];
   int_conv_rows(xin, n, h, w, cin, wk, k, cout, [&](int64_t row, const int64_t* acc) {
     float* orow = o + row * w * cout;
     for (int64_t j = 0; j < w * cout; ++j) {
-      const int64_t c = j % cout;
-      orow[j] = dequantize_value(requantize(acc[j] + bq[size_t(c)], mult[size_t(c)], zo, lo, hi, rr), so, zo);
+      const size_t c = size_t(j % cout);
+      orow[j] = dequantize_value(requantize(acc[j] + st.bias[c], st.mult[c], st.zo, st.lo, st.hi, st.rounding), so, st.zo);
     }
   });
   return out;

@@ -139,7 +139,8 @@ class QuantModel {
   // Whether conv i runs the integer path / the dynamic-range path.
   bool integer_layer(int i) const;
   bool dynamic_layer(int i) const;
-  // Worst-case accumulator bits of conv i's integer path (0 when it has none).
+  // Worst-case accumulator bits of conv i's integer path (0 when it has none):
+  // ConvOutputStage::worst_bits (quant/ptq/output_stage.h).
   int accumulator_bits_of(int i) const;
   // True when the output does not depend on how the input is tiled (false for dynamic-range).
   bool tile_invariant() const;
