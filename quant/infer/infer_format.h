@@ -1,5 +1,5 @@
 // The file format of a lowered model (`qsr export --format engine`, read by qsr_infer.h):
-// the integer engine's lowering (quant/lower/int_engine.cpp) written out, so that the inference
+// the integer engine's lowering (quant/lower/, written by engine_format.cpp), so that the inference
 // library runs the kernels of engine/kernels/int/int_kernels.h on it without lowering anything.
 //
 // Little-endian. A 256-byte header, `nconv` ConvRecords, then the arrays, each at an offset
