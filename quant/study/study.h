@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-namespace qsr::cli {
+namespace qsr::study {
 
 struct StudyArgs {
   std::string data;                      // holds Set5/, Set14/ and BSDS500/
@@ -44,4 +44,11 @@ int cmd_study(const StudyArgs& a);
 // Copies the rows of dirs[1..] into dirs[0] (same study settings) and writes its report.
 int cmd_study_merge(const std::vector<std::string>& dirs);
 
+}  // namespace qsr::study
+
+// For the program (tools/qsr.cpp).
+namespace qsr::cli {
+using study::StudyArgs;
+using study::cmd_study;
+using study::cmd_study_merge;
 }  // namespace qsr::cli
