@@ -109,9 +109,9 @@ std::string draw_comparison(const std::string& out, Ctx& c, const std::vector<js
   std::vector<Col> cols;
   json tmp;
   cols.push_back({"float", network_of(*c.fmodel)});
-  cols.push_back({"int8 (PTQ, whole model)", engine_net(ptq_model(c, "int8", {}, true), tmp)});
+  cols.push_back({"int8 (PTQ, whole model)", engine_net(ptq_model(c, "int8", {}, true), c.a.conv_algo, tmp)});
   if (low) cols.push_back({(*low)["mode"].get<std::string>() + " (" + (*low)["id"].get<std::string>() + ")",
-                           engine_net(ptq_model(c, (*low)["mode"].get<std::string>(), {}, true), tmp)});
+                           engine_net(ptq_model(c, (*low)["mode"].get<std::string>(), {}, true), c.a.conv_algo, tmp)});
   const int r = c.fmodel->config().scale, side = 24 * r, zoom = 3, gap = 6, tile = side * zoom;
   const std::vector<Pick> picks = pick_crops(c, r, side);
   if (picks.empty()) return "";

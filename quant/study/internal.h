@@ -76,7 +76,7 @@ struct Interrupted {};
 struct Ctx {
   const StudyArgs& a;
   json manifest;
-  Espcn* fmodel = nullptr;
+  Espcn* fmodel = nullptr;    // its convs run a.conv_algo
   std::vector<Tensor> calib;
   std::vector<EvalSet> sets;  // sets[0] is Set5
   int fw = 0, fh = 0;         // the timed frame (low-res)
@@ -96,8 +96,9 @@ double psnr_on(const Network& net, const EvalSet& set);
 // A post-training quantised model of the float one: the mode, on `layers` (empty: all),
 // calibrated on the study's images, weights rounded as --weight-rounding says.
 std::shared_ptr<quant::QuantModel> ptq_model(Ctx& c, const std::string& mode, const std::vector<int>& layers, bool per_channel);
-// The network a user gets for a quantised model: the integer engine. Records engine and sizes in j.
-Network engine_net(const std::shared_ptr<quant::QuantModel>& q, json& j);
+// The network a user gets for a quantised model: the integer engine (its float convs run
+// conv_algo). Records engine and sizes in j.
+Network engine_net(const std::shared_ptr<quant::QuantModel>& q, ConvAlgo conv_algo, json& j);
 // The float model on the f32 engine. Records engine and sizes in j.
 Network float_net(Espcn& m, json& j);
 // Scores `net` on every set and times it: PSNR / SSIM per set, the frame and the example image.

@@ -41,7 +41,7 @@ struct Search {
   double drop(const Bits& b) {
     ++evals;
     json tmp;
-    return base - psnr_on(engine_net(ptq_model(c, mode_of(b), {}, true), tmp), c.sets[0]);
+    return base - psnr_on(engine_net(ptq_model(c, mode_of(b), {}, true), c.a.conv_algo, tmp), c.sets[0]);
   }
 };
 
@@ -115,7 +115,7 @@ json run_mixed_row(Ctx& c, json j) {
   const auto t1 = Clock::now();
   const auto q = ptq_model(c, s.mode_of(b), {}, true);
   j["prepare_s"] = since(t1);
-  measure(engine_net(q, j), c, j);
+  measure(engine_net(q, c.a.conv_algo, j), c, j);
   return j;
 }
 

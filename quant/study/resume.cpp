@@ -94,7 +94,7 @@ int copy_rows(const std::vector<std::string>& dirs) {
 }  // namespace
 
 // Copies the rows of dirs[1..] into dirs[0] (same study settings) and writes its report.
-int cmd_study_merge(const std::vector<std::string>& dirs) {
+int cmd_study_merge(const std::vector<std::string>& dirs, ConvAlgo conv_algo) {
   QSR_CHECK(!dirs.empty(), "qsr study merge: name the study folders (the first receives the others' rows)");
   for (const auto& d : dirs) QSR_CHECK(fs::exists(fs::path(d) / "study.json"), d + ": no study.json (not a qsr study folder)");
   const int copied = copy_rows(dirs);
@@ -108,12 +108,14 @@ int cmd_study_merge(const std::vector<std::string>& dirs) {
   a.weight_rounding = m.value("weight_rounding", "nearest");
   a.calib_images = m.value("calibration_images", 8);
   a.quick = m.value("quick", false);
+  a.conv_algo = conv_algo;
   const std::string set5 = (fs::path(a.data) / "Set5").string(), bsds = (fs::path(a.data) / "BSDS500").string();
   if (!fs::exists(a.from) || !fs::is_directory(set5) || !fs::is_directory(bsds)) {
     fmt::print(stderr, "note: the model or data of {} is not at hand; the report has no visual comparison\n", dirs[0]);
     return write_report(dirs[0], nullptr) ? 1 : 0;
   }
   auto fmodel = load_model(a.from);
+  fmodel->set_conv_algo(conv_algo);
   Ctx c{a, m, fmodel.get(), {}, {}, 0, 0, {}, {}, bsds, {}, {}};
   prepare_for_comparison(c, set5);
   return write_report(dirs[0], &c) ? 1 : 0;

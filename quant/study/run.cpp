@@ -81,6 +81,7 @@ void measure(const Network& net, Ctx& c, json& j) {
   j["example_ms"] = median_ms(net, c.example, runs);
 }
 
+// (Built from the float model, the quantised model's float path runs its conv algorithm.)
 std::shared_ptr<quant::QuantModel> ptq_model(Ctx& c, const std::string& mode, const std::vector<int>& layers, bool per_channel) {
   quant::QuantRequest req;
   req.mode = mode;
@@ -94,8 +95,10 @@ std::shared_ptr<quant::QuantModel> ptq_model(Ctx& c, const std::string& mode, co
   return q;
 }
 
-Network engine_net(const std::shared_ptr<quant::QuantModel>& q, json& j) {
-  auto engine = std::make_shared<quant::IntEngine>(*q);
+Network engine_net(const std::shared_ptr<quant::QuantModel>& q, ConvAlgo conv_algo, json& j) {
+  quant::LowerOptions o;
+  o.conv_algo = conv_algo;
+  auto engine = std::make_shared<quant::IntEngine>(*q, o);
   Network net;
   net.cfg = q->cfg;
   net.tile_invariant = q->tile_invariant();
@@ -127,7 +130,7 @@ json run_row(const Row& row, Ctx& c) {
   } else {
     const auto q = ptq_model(c, row.mode, layers_of(row.layers), row.per_channel);
     j["prepare_s"] = since(t0);
-    net = engine_net(q, j);
+    net = engine_net(q, c.a.conv_algo, j);
   }
   measure(net, c, j);
   return j;

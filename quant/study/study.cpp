@@ -168,6 +168,7 @@ int cmd_study(const StudyArgs& a) {
     }
   }
   auto fmodel = load_model(from);
+  fmodel->set_conv_algo(a.conv_algo);
   const json qat = qat_settings(a, *fmodel);
   Ctx c{a, {}, fmodel.get(), {}, {}, a.quick ? 100 : 640, a.quick ? 100 : 360, {}, {}, d.bsds, {}, {}};
   prepare_timed_inputs(c);

@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/ops.h"
+
 namespace qsr::study {
 
 struct StudyArgs {
@@ -39,10 +41,14 @@ struct StudyArgs {
   bool qat_learn_scale = false;          // LSQ activation scales
   bool mixed = true;                     // the automatic mixed-precision row
   int train_float = 0;                   // > 0: train the float baseline first (Keras recipe, this many epochs)
+  // The 3x3 convs' algorithm of every model the study builds: the float models, the quantised
+  // models' float path and the integer engines (the program passes QSR_CONV's value).
+  ConvAlgo conv_algo = ConvAlgo::automatic;
 };
 int cmd_study(const StudyArgs& a);
-// Copies the rows of dirs[1..] into dirs[0] (same study settings) and writes its report.
-int cmd_study_merge(const std::vector<std::string>& dirs);
+// Copies the rows of dirs[1..] into dirs[0] (same study settings) and writes its report (its
+// visual comparison's models run conv_algo).
+int cmd_study_merge(const std::vector<std::string>& dirs, ConvAlgo conv_algo = ConvAlgo::automatic);
 
 }  // namespace qsr::study
 

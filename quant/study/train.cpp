@@ -62,6 +62,7 @@ TrainOptions train_options(const Row& row, const Ctx& c, quant::QatModel* qat) {
 json run_train_row(const Row& row, Ctx& c, json j) {
   const json& qs = c.manifest.at("qat");
   Espcn model(c.fmodel->config());
+  model.set_conv_algo(c.a.conv_algo);
   std::shared_ptr<quant::QatModel> qat;
   const auto t0 = Clock::now();
   start_training(row, c, model, qat);
@@ -84,7 +85,7 @@ json run_train_row(const Row& row, Ctx& c, json j) {
   j["best_epoch"] = r.best_epoch;
   j["train_s"] = train_s;
   Network net;
-  if (qat) net = engine_net(std::make_shared<quant::QuantModel>(quant::export_quant_model(model, *qat)), j);
+  if (qat) net = engine_net(std::make_shared<quant::QuantModel>(quant::export_quant_model(model, *qat)), c.a.conv_algo, j);
   else net = float_net(model, j);
   measure(net, c, j);
   return j;
@@ -109,6 +110,7 @@ std::string train_float_baseline(const StudyArgs& a, const std::string& bsds, co
   SamplerSource data(ds, 8, 0);
   Espcn model(cfg);
   model.init_orthogonal(1337);
+  model.set_conv_algo(a.conv_algo);
   TrainOptions t;
   t.epochs = a.train_float;
   t.patience = 10;
