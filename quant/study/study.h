@@ -16,7 +16,9 @@
 #include <string>
 #include <vector>
 
-namespace qsr::cli {
+#include "engine/ops.h"
+
+namespace qsr::study {
 
 struct StudyArgs {
   std::string data;                      // holds Set5/, Set14/ and BSDS500/
@@ -39,9 +41,20 @@ struct StudyArgs {
   bool qat_learn_scale = false;          // LSQ activation scales
   bool mixed = true;                     // the automatic mixed-precision row
   int train_float = 0;                   // > 0: train the float baseline first (Keras recipe, this many epochs)
+  // The 3x3 convs' algorithm of every model the study builds: the float models, the quantised
+  // models' float path and the integer engines (the program passes QSR_CONV's value).
+  ConvAlgo conv_algo = ConvAlgo::automatic;
 };
 int cmd_study(const StudyArgs& a);
-// Copies the rows of dirs[1..] into dirs[0] (same study settings) and writes its report.
-int cmd_study_merge(const std::vector<std::string>& dirs);
+// Copies the rows of dirs[1..] into dirs[0] (same study settings) and writes its report (its
+// visual comparison's models run conv_algo).
+int cmd_study_merge(const std::vector<std::string>& dirs, ConvAlgo conv_algo = ConvAlgo::automatic);
 
+}  // namespace qsr::study
+
+// For the program (tools/qsr.cpp).
+namespace qsr::cli {
+using study::StudyArgs;
+using study::cmd_study;
+using study::cmd_study_merge;
 }  // namespace qsr::cli
