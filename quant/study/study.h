@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/ops.h"
+
 namespace qsr::cli {
 
 struct StudyArgs {
@@ -39,6 +41,7 @@ struct StudyArgs {
   bool qat_learn_scale = false;          // LSQ activation scales
   bool mixed = true;                     // the automatic mixed-precision row
   int train_float = 0;                   // > 0: train the float baseline first (Keras recipe, this many epochs)
+  ConvAlgo conv_algo = ConvAlgo::automatic;  // of the float models' 3x3 convs (qsr: QSR_CONV)
 };
 int cmd_study(const StudyArgs& a);
 // Copies the rows of dirs[1..] into dirs[0] (same study settings) and writes its report.
