@@ -18,17 +18,13 @@
 
 #include "engine/cpu.h"
 #include "engine/parallel.h"
+#include "engine/stats.h"
 #include "quant/infer/qsr_infer.h"
 #include "quant/lower/int_engine.h"
 
 using namespace qsr;
 
 namespace {
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 template <class F>
 double time_ms(int runs, F&& f) {

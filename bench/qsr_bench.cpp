@@ -17,7 +17,9 @@
 #include "engine/ops.h"
 #include "engine/optim.h"
 #include "engine/parallel.h"
+#include "engine/parse.h"
 #include "engine/random.h"
+#include "engine/stats.h"
 #include "engine/winograd.h"
 #include "models/espcn.h"
 #include "quant/qat/qat.h"
@@ -29,12 +31,7 @@ using Clock = std::chrono::steady_clock;
 
 struct Stats {
   std::vector<double> ms;
-  double median() const {
-    auto v = ms;
-    std::sort(v.begin(), v.end());
-    size_t n = v.size();
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-  }
+  double median() const { return qsr::median(ms); }
   double min() const { return *std::min_element(ms.begin(), ms.end()); }
 };
 
@@ -238,11 +235,9 @@ int main(int argc, char** argv) {
       mode = "train";
     }
     if (!size.empty()) {
-      int w = 0, h = 0;
-      char x = 0, extra = 0;
-      if (std::sscanf(size.c_str(), "%d%c%d%c", &w, &x, &h, &extra) != 3 || x != 'x' || w <= 0 || h <= 0)
-        throw Error("bad --size '" + size + "': expected WIDTHxHEIGHT, e.g. 640x360");
-      configs.emplace_back(mode.empty() ? "forward" : mode, w, h);
+      const auto wh = parse_size(size);
+      if (!wh || wh->first <= 0 || wh->second <= 0) throw Error("bad --size '" + size + "': expected WIDTHxHEIGHT, e.g. 640x360");
+      configs.emplace_back(mode.empty() ? "forward" : mode, wh->first, wh->second);
     } else if (!mode.empty()) {
       configs.emplace_back(mode, mode == "train" ? 100 : 640, mode == "train" ? 100 : 360);
     } else {

@@ -36,6 +36,8 @@
 #include <thread>
 #include <vector>
 
+#include "engine/stats.h"
+
 #if !defined(__x86_64__)
 #error "qsr_peak measures x86-64 SIMD peaks"
 #endif
@@ -231,12 +233,6 @@ double run_parallel(void (*fn)(std::uint64_t), std::uint64_t iters, int threads)
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 // Iterations for about `seconds` on one thread (doubling, then scaling).
 std::uint64_t calibrate(void (*fn)(std::uint64_t), double seconds) {
   std::uint64_t n = 1u << 12;
@@ -388,7 +384,7 @@ int main(int argc, char** argv) {
         rates.push_back(static_cast<double>(T) * static_cast<double>(iters[v]) *
                         kVariants[v].macs_per_iter / t * 1e-9);
       }
-      gmacs[v] = median(rates);
+      gmacs[v] = qsr::median(rates);
     }
     if (json) {
       std::printf("{\"threads\": %d", T);

@@ -134,4 +134,14 @@ double ssim(const Image& a, const Image& b, int shave, double peak) {
 }
 double psnr(const Plane& a, const Plane& b, int shave, double peak) { return to_psnr(mse(a, b, shave), peak); }
 
+double psnr(const Tensor& a, const Tensor& b, double peak) {
+  QSR_CHECK(a.shape() == b.shape(), "psnr: shapes differ (" + shape_str(a.shape()) + " vs " + shape_str(b.shape()) + ")");
+  double sum = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    const double d = double(a.f32()[i]) - double(b.f32()[i]);
+    sum += d * d;
+  }
+  return to_psnr(sum / double(a.numel()), peak);
+}
+
 }  // namespace qsr

@@ -10,6 +10,8 @@ double mse(const Plane& a, const Plane& b, int shave = 0);
 // PSNR = 10 log10(peak^2 / mse) in dB (infinity for identical inputs).
 double psnr(const Image& a, const Image& b, int shave = 0, double peak = 255.0);
 double psnr(const Plane& a, const Plane& b, int shave = 0, double peak = 255.0);
+// ... of two f32 tensors of the same shape, every value in one sum (peak 1: values in [0, 1]).
+double psnr(const Tensor& a, const Tensor& b, double peak = 1.0);
 
 // SSIM (Wang, Bovik, Sheikh, Simoncelli 2004) as in their MATLAB ssim_index.m,
 // the code SR papers evaluate with: 11x11 Gaussian window, sigma 1.5

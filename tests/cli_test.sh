@@ -132,6 +132,17 @@ if [ -n "$FIX" ] && [ -d "$FIX" ]; then
   if [ $rc -eq 0 ] && [ -s "$tmp/q8.safetensors" ] && grep -q "integer" <<<"$out"; then pass "qsr quantize --mode int8"; else fail "qsr quantize --mode int8 writes a model"; fi
   run -- eval --model "$tmp/q8.safetensors" --data "$tmp/data" --json
   if [ $rc -eq 0 ] && grep -q '"mean_psnr_model"' <<<"$out"; then pass "qsr eval runs a quantised model"; else fail "qsr eval on an int8 model"; fi
+  # QSR_CONV is read once by the program and reaches every float conv it runs (not the integer ones).
+  conv_eval() { run QSR_CONV="$1" -- eval --model "$2" --data "$tmp/data" --json --threads 1; sed -E 's/"[a-z_]*(seconds|ms)": *[-0-9.e+]+,?//g' "$tmp/out"; }
+  fw=$(conv_eval winograd "$tmp/run/best.safetensors") fd=$(conv_eval direct "$tmp/run/best.safetensors")
+  qw=$(conv_eval winograd "$tmp/q8.safetensors") qd=$(conv_eval direct "$tmp/q8.safetensors")
+  if grep -q '"mean_psnr_model"' <<<"$fw$qw" && [ "$fw" != "$fd" ] && [ "$qw" = "$qd" ]; then
+    pass "QSR_CONV=winograd|direct steers the float model's convs in qsr eval, not the integer engine's numbers"
+  else
+    fail "QSR_CONV=winograd and direct give different float results and the same int8 results"
+  fi
+  run QSR_CONV=fft -- eval --model "$tmp/q8.safetensors" --data "$tmp/data"
+  if [ $rc -ne 0 ] && grep -q "QSR_CONV=fft" <<<"$err"; then pass "a bad QSR_CONV is refused"; else fail "QSR_CONV=fft qsr eval fails naming QSR_CONV"; fi
   run -- info "$tmp/q8.safetensors"
   if [ $rc -eq 0 ] && grep -q "conv1" <<<"$out" && grep -q "bytes packed" <<<"$out"; then pass "qsr info MODEL"; else fail "qsr info prints a quantised model's layers and size"; fi
   run -- quantize --model "$tmp/run/best.safetensors" --mode w1a8 --out "$tmp/bad.safetensors"

@@ -16,6 +16,7 @@
 #include "models/image/image.h"
 #include "models/metrics.h"
 #include "models/image/resize.h"
+#include "models/synthetic.h"
 #include "test_util.h"
 
 namespace fs = std::filesystem;
@@ -483,4 +484,42 @@ TEST_CASE("Real data: BSDS500 Keras-protocol bicubic baseline", "[image][data]")
   }
   WARN(std::setprecision(7) << "BSDS500 test[50:60] bicubic: " << sum / 10 << " dB");
   CHECK(sum / 10 == Approx(26.7357).margin(0.005));
+}
+
+TEST_CASE("Tensor batches: area downscale, nearest upscale, PSNR and the synthetic images", "[image][resize]") {
+  Rng rng(7);
+  const Tensor hr = synthetic_images(2, 7, 9, rng);  // 7x9: one row and no column dropped at r = 3
+  REQUIRE(hr.shape() == Shape{2, 7, 9, 1});
+  for (int64_t i = 0; i < hr.numel(); ++i) CHECK((hr.f32()[i] >= 0.f && hr.f32()[i] <= 1.f));
+  Rng again(7);
+  CHECK(qsr_test::bitwise_equal(synthetic_images(2, 7, 9, again), hr));
+
+  const Tensor lr = area_downscale(hr, 3);
+  REQUIRE(lr.shape() == Shape{2, 2, 3, 1});
+  for (int b = 0; b < 2; ++b)
+    for (int y = 0; y < 2; ++y)
+      for (int x = 0; x < 3; ++x) {
+        double acc = 0;
+        for (int i = 0; i < 3; ++i)
+          for (int j = 0; j < 3; ++j) acc += hr.f32()[(b * 7 + y * 3 + i) * 9 + x * 3 + j];
+        CHECK(lr.f32()[(b * 2 + y) * 3 + x] == static_cast<float>(acc / 9));
+      }
+  const Tensor up = nearest_upscale(lr, 3);
+  REQUIRE(up.shape() == Shape{2, 6, 9, 1});
+  CHECK(up.f32()[(1 * 6 + 5) * 9 + 8] == lr.f32()[(1 * 2 + 1) * 3 + 2]);
+  CHECK(up.f32()[(0 * 6 + 3) * 9 + 2] == lr.f32()[(0 * 2 + 1) * 3 + 0]);
+
+  // One sum over every value, as the plane version over a plane holding the same values.
+  const Tensor a = area_downscale(synthetic_images(2, 6, 9, rng), 3);
+  Plane pa(3, 4), pl(3, 4);
+  std::copy(a.f32(), a.f32() + 12, pa.data.begin());
+  std::copy(lr.f32(), lr.f32() + 12, pl.data.begin());
+  CHECK(psnr(a, lr) == psnr(pa, pl, 0, 1.0));
+  CHECK(std::isinf(psnr(lr, lr)));
+  CHECK_THROWS(psnr(lr, up));
+
+  const Tensor t = random_test_image(3, 5, 4, 2);
+  REQUIRE(t.shape() == Shape{1, 5, 4, 2});
+  CHECK(qsr_test::bitwise_equal(random_test_image(3, 5, 4, 2), t));
+  CHECK_FALSE(qsr_test::bitwise_equal(random_test_image(4, 5, 4, 2), t));
 }

@@ -307,4 +307,30 @@ Image imresize_bicubic_u8(const Image& im, double scale) {
   return out;
 }
 
+Tensor area_downscale(const Tensor& hr, int r) {
+  const int n = int(hr.dim(0)), h = int(hr.dim(1)) / r, w = int(hr.dim(2)) / r;
+  Tensor lr({n, h, w, 1});
+  const float* s = hr.f32();
+  float* d = lr.f32();
+  for (int b = 0; b < n; ++b)
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x) {
+        double acc = 0;
+        for (int i = 0; i < r; ++i)
+          for (int j = 0; j < r; ++j) acc += s[(int64_t(b) * hr.dim(1) + y * r + i) * hr.dim(2) + x * r + j];
+        d[(int64_t(b) * h + y) * w + x] = static_cast<float>(acc / (r * r));
+      }
+  return lr;
+}
+
+Tensor nearest_upscale(const Tensor& lr, int r) {
+  const int n = int(lr.dim(0)), h = int(lr.dim(1)), w = int(lr.dim(2));
+  Tensor up({n, int64_t(h) * r, int64_t(w) * r, 1});
+  for (int b = 0; b < n; ++b)
+    for (int y = 0; y < h * r; ++y)
+      for (int x = 0; x < w * r; ++x)
+        up.f32()[(int64_t(b) * h * r + y) * w * r + x] = lr.f32()[(int64_t(b) * h + y / r) * w + x / r];
+  return up;
+}
+
 }  // namespace qsr

@@ -52,4 +52,10 @@ Plane imresize_bicubic(const Plane& p, int w, int h);
 // On 8-bit data (every channel), rounding to 8 bits after each pass like MATLAB on uint8.
 Image imresize_bicubic_u8(const Image& im, double scale);
 
+// Batches of one-channel images, NHWC [n, h, w, 1] f32, by an integer factor r:
+// area (box) downscale, each output the mean of its r x r cell (summed in double, then divided
+// by r * r; rows and columns beyond a multiple of r are dropped), and nearest-neighbour upscale.
+Tensor area_downscale(const Tensor& hr, int r);
+Tensor nearest_upscale(const Tensor& lr, int r);
+
 }  // namespace qsr

@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/stats.h"
 #include "models/dataset.h"
 #include "models/espcn.h"
 #include "models/evaluate.h"
@@ -32,7 +33,7 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-inline double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+inline double since(Clock::time_point t) { return seconds_since(t); }
 
 // ---- plan.cpp
 
@@ -89,8 +90,6 @@ struct Ctx {
   const Dataset& train_data();
 };
 
-// The median of v (the upper one of an even count).
-double median(std::vector<double> v);
 // The mean PSNR of `net` on a prepared set.
 double psnr_on(const Network& net, const EvalSet& set);
 // A post-training quantised model of the float one: the mode, on `layers` (empty: all),

@@ -39,11 +39,6 @@ EvalSet prepare_set(const std::string& name, const std::string& dir, EvalProtoco
   return s;
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
 namespace {
 
 // Median forward time of `x` on `net` in ms (after one warm-up run).

@@ -52,9 +52,3 @@ int cmd_study_merge(const std::vector<std::string>& dirs, ConvAlgo conv_algo = C
 
 }  // namespace qsr::study
 
-// For the program (tools/qsr.cpp).
-namespace qsr::cli {
-using study::StudyArgs;
-using study::cmd_study;
-using study::cmd_study_merge;
-}  // namespace qsr::cli
