@@ -10,7 +10,9 @@
 #   - qsr verify --json (random inputs) for every quantised model;
 #   - qsr upscale of a fixture;
 #   - qsr export --format c (every file: golden vectors, code, sidecar) and --format engine with
-#     --golden, for the models that export (int8, w4a4, int16x8, w3a12).
+#     --golden, for the models that export (int8, w4a4, int16x8, w3a12);
+#   - a short float training and a short QAT fine-tuning of a tiny model on Set5 (the weights,
+#     Adam's state and the log, without times).
 # The ISA is QSR_ISA's when set, else the best one; the reference hashes are per ISA
 # (tests/golden/{scalar,avx2,avx512}.sha256) because the f32 tables round differently (their
 # sums run in different orders), and so do the float model, calibration and the float layers.
@@ -63,6 +65,27 @@ for mode in int8 w4a4 int16x8 dynamic-range w3a12; do
       q export --format engine --model "$m" --isa "$isa" --out "$OUT/$mode.$isa.qsri" --golden 37x23 > /dev/null
     done
   fi
+done
+
+# Training: the tensors of a checkpoint (not its metadata, which holds times) and the log.
+tensors() {
+  python3 - "$1" <<'PY'
+import hashlib, json, struct, sys
+b = open(sys.argv[1], 'rb').read()
+n = struct.unpack('<Q', b[:8])[0]
+head, data = json.loads(b[8:8 + n]), b[8 + n:]
+for k in sorted(k for k in head if k != '__metadata__'):
+    s, e = head[k]['data_offsets']
+    print(k, head[k]['dtype'], head[k]['shape'], hashlib.sha256(data[s:e]).hexdigest())
+PY
+}
+tiny=(--data "$DATA/Set5" --scale 2 --crop 12 --features 4,4 --kernels 3,3,3 --batch 2 --steps-per-epoch 3 --seed 5 -q)
+q train "${tiny[@]}" --epochs 2 --out "$OUT/train" > /dev/null 2>&1
+q train "${tiny[@]}" --epochs 1 --qat int8 --from "$OUT/train/best.safetensors" --out "$OUT/train_qat" > /dev/null 2>&1
+for run in train train_qat; do
+  for f in best last; do tensors "$OUT/$run/$f.safetensors" > "$OUT/$run.$f.tensors"; done
+  cut -d, -f1-4 "$OUT/$run/log.csv" > "$OUT/$run.log"
+  rm -rf "${OUT:?}/$run"
 done
 
 (cd "$OUT" && find . -type f ! -name SHA256SUMS | LC_ALL=C sort | xargs sha256sum > SHA256SUMS)
