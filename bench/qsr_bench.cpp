@@ -67,119 +67,95 @@ struct Config {
   bool json = false, layers = false;
 };
 
-int run(const Config& c) {
-  set_num_threads(c.threads);
-  const int batch = c.batch > 0 ? c.batch : (c.mode == "train" ? 8 : 1);
-  EspcnConfig cfg;
-  Espcn model(cfg);
-  model.init_glorot(1337);
-  model.set_conv_algo(c.conv);
-  Rng rng(42);
-  const double macs = double(cfg.macs_per_lr_pixel()) * c.w * c.h * batch;
-  Stats st;
-  std::vector<std::pair<std::string, Stats>> per_layer;
-  if (c.mode == "forward") {
-    Var x(random_tensor({batch, c.h, c.w, 1}, rng));
-    NoGradGuard ng;
-    st = time_it(c.warmup, c.runs, [&] { model.forward(x); });
-    if (c.layers) {
-      const auto& K = f32_kernels();
-      Tensor in = x.value();
-      for (size_t i = 0; i < model.convs.size(); ++i) {
-        auto& cv = *model.convs[i];
-        ConvGeom g{batch, c.h, c.w, cv.cin, cv.cout, cv.k};
-        Tensor out = Tensor::empty({batch, c.h, c.w, cv.cout});
-        const bool wino = cv.k == 3 && c.conv == ConvAlgo::winograd;  // auto: direct for inference
-        per_layer.emplace_back(fmt::format("conv{} {}x{} {}->{}", i + 1, cv.k, cv.k, cv.cin, cv.cout),
-                               time_it(c.warmup, c.runs, [&] {
-                                 if (wino)
-                                   winograd_conv2d_forward(K, g, in.f32(), cv.weight.value().f32(),
-                                                           cv.bias.value().f32(), out.f32(), true);
-                                 else
-                                   conv2d_forward(K, g, in.f32(), cv.weight.value().f32(), cv.bias.value().f32(),
-                                                  out.f32(), true);
-                               }));
-        in = out;
-      }
-      Tensor hr = Tensor::empty({batch, c.h * 3, c.w * 3, 1});
-      per_layer.emplace_back("depth_to_space x3", time_it(c.warmup, c.runs, [&] {
-                               depth_to_space(K, batch, c.h, c.w, 1, 3, in.f32(), hr.f32());
-                             }));
-    }
-  } else if (c.mode == "train") {
-    Var x(random_tensor({batch, c.h, c.w, 1}, rng));
-    Var y(random_tensor({batch, c.h * 3, c.w * 3, 1}, rng));
-    Adam opt(model.parameters());
-    auto step = [&] {
-      Var loss = mse_loss(model.forward(x), y);
-      opt.zero_grad();
-      loss.backward();
-      opt.step();
-    };
-    if (!c.qat.empty()) {
-      // Float and QAT steps in alternating rounds (observers active: the costlier phase before
-      // freezing); each round's median, then the median over rounds.
-      quant::QatOptions qo;
-      qo.mode = c.qat;
-      auto qat = std::make_shared<quant::QatModel>(cfg, qo);
-      std::vector<double> fm, qm;
-      Stats fs, qs;
-      for (int r = 0; r < c.rounds; ++r) {
-        model.hooks = nullptr;
-        fs = time_it(c.warmup, c.runs, step);
-        model.hooks = qat;
-        qs = time_it(c.warmup, c.runs, step);
-        model.hooks = nullptr;
-        fm.push_back(fs.median());
-        qm.push_back(qs.median());
-      }
-      const double f = Stats{fm}.median(), q = Stats{qm}.median();
-      if (c.json) {
-        fmt::print("{{\"program\": \"qsr\", \"isa\": \"{}\", \"conv\": \"{}\", \"mode\": \"train\", \"qat\": \"{}\", "
-                   "\"size\": \"{}x{}\", \"threads\": {}, \"batch\": {}, \"rounds\": {}, \"float_median_ms\": {:.4f}, "
-                   "\"qat_median_ms\": {:.4f}, \"ratio\": {:.4f}, \"float_rounds_ms\": {}, \"qat_rounds_ms\": {}}}\n",
-                   isa_name(active_isa()), conv_algo_name(c.conv), c.qat, c.w, c.h, c.threads, batch, c.rounds, f, q, q / f,
-                   json_list(fm), json_list(qm));
-      } else {
-        fmt::print("qsr train {:>9s} batch {} threads {} isa {:6s} conv {:8s}: float {:9.3f} ms  QAT {} {:9.3f} ms  "
-                   "ratio {:.3f} (medians of {} rounds of {} runs)\n",
-                   fmt::format("{}x{}", c.w, c.h), batch, c.threads, isa_name(active_isa()), conv_algo_name(c.conv), f,
-                   c.qat, q, q / f, c.rounds, c.runs);
-      }
-      return 0;
-    }
-    st = time_it(c.warmup, c.runs, step);
-    if (c.layers) {  // each conv's three phases on its own, with the algorithm training uses
-      const auto& K = f32_kernels();
-      Tensor in = x.value();
-      for (size_t i = 0; i < model.convs.size(); ++i) {
-        auto& cv = *model.convs[i];
-        ConvGeom g{batch, c.h, c.w, cv.cin, cv.cout, cv.k};
-        const bool wino = cv.k == 3 && c.conv != ConvAlgo::direct;
-        const float* wv = cv.weight.value().f32();
-        Tensor out = Tensor::empty({batch, c.h, c.w, cv.cout});
-        Tensor gy = random_tensor({batch, c.h, c.w, cv.cout}, rng, -1.f, 1.f);
-        Tensor gx = Tensor::empty(in.shape()), gw = Tensor::empty(cv.weight.value().shape()), gb = Tensor::empty({cv.cout});
-        const std::string name = fmt::format("conv{} {}x{} {}->{}", i + 1, cv.k, cv.k, cv.cin, cv.cout);
-        per_layer.emplace_back(name + " fwd", time_it(c.warmup, c.runs, [&] {
-                                 if (wino) winograd_conv2d_forward(K, g, in.f32(), wv, cv.bias.value().f32(), out.f32(), true);
-                                 else conv2d_forward(K, g, in.f32(), wv, cv.bias.value().f32(), out.f32(), true);
-                               }));
-        if (i > 0)  // the first layer's input needs no gradient
-          per_layer.emplace_back(name + " bwd-data", time_it(c.warmup, c.runs, [&] {
-                                   if (wino) winograd_conv2d_backward_data(K, g, gy.f32(), wv, gx.f32());
-                                   else conv2d_backward_data(K, g, gy.f32(), wv, gx.f32());
-                                 }));
-        per_layer.emplace_back(name + " bwd-weights", time_it(c.warmup, c.runs, [&] {
-                                 if (wino) winograd_conv2d_backward_weights(K, g, in.f32(), gy.f32(), gw.f32(), gb.f32());
-                                 else conv2d_backward_weights(K, g, in.f32(), gy.f32(), gw.f32(), gb.f32());
-                               }));
-        in = out;
-      }
-    }
-  } else {
-    throw Error("--mode must be forward or train, got '" + c.mode + "'");
+using Layers = std::vector<std::pair<std::string, Stats>>;
+
+// Each forward conv on its own (direct for inference unless --conv winograd), then depth-to-space.
+void time_forward_layers(const Config& c, Espcn& model, Tensor in, int batch, Layers& per_layer) {
+  const auto& K = f32_kernels();
+  for (size_t i = 0; i < model.convs.size(); ++i) {
+    auto& cv = *model.convs[i];
+    ConvGeom g{batch, c.h, c.w, cv.cin, cv.cout, cv.k};
+    Tensor out = Tensor::empty({batch, c.h, c.w, cv.cout});
+    const bool wino = cv.k == 3 && c.conv == ConvAlgo::winograd;  // auto: direct for inference
+    per_layer.emplace_back(fmt::format("conv{} {}x{} {}->{}", i + 1, cv.k, cv.k, cv.cin, cv.cout),
+                           time_it(c.warmup, c.runs, [&] {
+                             if (wino)
+                               winograd_conv2d_forward(K, g, in.f32(), cv.weight.value().f32(),
+                                                       cv.bias.value().f32(), out.f32(), true);
+                             else
+                               conv2d_forward(K, g, in.f32(), cv.weight.value().f32(), cv.bias.value().f32(),
+                                              out.f32(), true);
+                           }));
+    in = out;
   }
+  Tensor hr = Tensor::empty({batch, c.h * 3, c.w * 3, 1});
+  per_layer.emplace_back("depth_to_space x3", time_it(c.warmup, c.runs, [&] {
+                           depth_to_space(K, batch, c.h, c.w, 1, 3, in.f32(), hr.f32());
+                         }));
+}
+
+// Each conv's three training phases on its own, with the algorithm training uses.
+void time_train_layers(const Config& c, Espcn& model, Tensor in, int batch, Rng& rng, Layers& per_layer) {
+  const auto& K = f32_kernels();
+  for (size_t i = 0; i < model.convs.size(); ++i) {
+    auto& cv = *model.convs[i];
+    ConvGeom g{batch, c.h, c.w, cv.cin, cv.cout, cv.k};
+    const bool wino = cv.k == 3 && c.conv != ConvAlgo::direct;
+    const float* wv = cv.weight.value().f32();
+    Tensor out = Tensor::empty({batch, c.h, c.w, cv.cout});
+    Tensor gy = random_tensor({batch, c.h, c.w, cv.cout}, rng, -1.f, 1.f);
+    Tensor gx = Tensor::empty(in.shape()), gw = Tensor::empty(cv.weight.value().shape()), gb = Tensor::empty({cv.cout});
+    const std::string name = fmt::format("conv{} {}x{} {}->{}", i + 1, cv.k, cv.k, cv.cin, cv.cout);
+    per_layer.emplace_back(name + " fwd", time_it(c.warmup, c.runs, [&] {
+                             if (wino) winograd_conv2d_forward(K, g, in.f32(), wv, cv.bias.value().f32(), out.f32(), true);
+                             else conv2d_forward(K, g, in.f32(), wv, cv.bias.value().f32(), out.f32(), true);
+                           }));
+    if (i > 0)  // the first layer's input needs no gradient
+      per_layer.emplace_back(name + " bwd-data", time_it(c.warmup, c.runs, [&] {
+                               if (wino) winograd_conv2d_backward_data(K, g, gy.f32(), wv, gx.f32());
+                               else conv2d_backward_data(K, g, gy.f32(), wv, gx.f32());
+                             }));
+    per_layer.emplace_back(name + " bwd-weights", time_it(c.warmup, c.runs, [&] {
+                             if (wino) winograd_conv2d_backward_weights(K, g, in.f32(), gy.f32(), gw.f32(), gb.f32());
+                             else conv2d_backward_weights(K, g, in.f32(), gy.f32(), gw.f32(), gb.f32());
+                           }));
+    in = out;
+  }
+}
+
+// Float and QAT steps in alternating rounds (observers active: the costlier phase before
+// freezing); each round's median, then the median over rounds.
+void time_qat(const Config& c, const EspcnConfig& cfg, Espcn& model, int batch, const std::function<void()>& step) {
+  quant::QatOptions qo;
+  qo.mode = c.qat;
+  auto qat = std::make_shared<quant::QatModel>(cfg, qo);
+  std::vector<double> fm, qm;
+  Stats fs, qs;
+  for (int r = 0; r < c.rounds; ++r) {
+    model.hooks = nullptr;
+    fs = time_it(c.warmup, c.runs, step);
+    model.hooks = qat;
+    qs = time_it(c.warmup, c.runs, step);
+    model.hooks = nullptr;
+    fm.push_back(fs.median());
+    qm.push_back(qs.median());
+  }
+  const double f = Stats{fm}.median(), q = Stats{qm}.median();
+  if (c.json) {
+    fmt::print("{{\"program\": \"qsr\", \"isa\": \"{}\", \"conv\": \"{}\", \"mode\": \"train\", \"qat\": \"{}\", "
+               "\"size\": \"{}x{}\", \"threads\": {}, \"batch\": {}, \"rounds\": {}, \"float_median_ms\": {:.4f}, "
+               "\"qat_median_ms\": {:.4f}, \"ratio\": {:.4f}, \"float_rounds_ms\": {}, \"qat_rounds_ms\": {}}}\n",
+               isa_name(active_isa()), conv_algo_name(c.conv), c.qat, c.w, c.h, c.threads, batch, c.rounds, f, q, q / f,
+               json_list(fm), json_list(qm));
+  } else {
+    fmt::print("qsr train {:>9s} batch {} threads {} isa {:6s} conv {:8s}: float {:9.3f} ms  QAT {} {:9.3f} ms  "
+               "ratio {:.3f} (medians of {} rounds of {} runs)\n",
+               fmt::format("{}x{}", c.w, c.h), batch, c.threads, isa_name(active_isa()), conv_algo_name(c.conv), f,
+               c.qat, q, q / f, c.rounds, c.runs);
+  }
+}
+
+void report(const Config& c, int batch, double macs, const Stats& st, const Layers& per_layer) {
   const double gm = (c.mode == "train" ? 3 : 1) * macs / (st.median() * 1e-3) / 1e9;
   if (c.json) {
     std::string layers;
@@ -196,6 +172,44 @@ int run(const Config& c) {
     for (auto& [name, s] : per_layer)
       fmt::print("    {:24s} median {:9.3f} ms\n", name, s.median());
   }
+}
+
+int run(const Config& c) {
+  set_num_threads(c.threads);
+  const int batch = c.batch > 0 ? c.batch : (c.mode == "train" ? 8 : 1);
+  EspcnConfig cfg;
+  Espcn model(cfg);
+  model.init_glorot(1337);
+  model.set_conv_algo(c.conv);
+  Rng rng(42);
+  const double macs = double(cfg.macs_per_lr_pixel()) * c.w * c.h * batch;
+  Stats st;
+  Layers per_layer;
+  if (c.mode == "forward") {
+    Var x(random_tensor({batch, c.h, c.w, 1}, rng));
+    NoGradGuard ng;
+    st = time_it(c.warmup, c.runs, [&] { model.forward(x); });
+    if (c.layers) time_forward_layers(c, model, x.value(), batch, per_layer);
+  } else if (c.mode == "train") {
+    Var x(random_tensor({batch, c.h, c.w, 1}, rng));
+    Var y(random_tensor({batch, c.h * 3, c.w * 3, 1}, rng));
+    Adam opt(model.parameters());
+    auto step = [&] {
+      Var loss = mse_loss(model.forward(x), y);
+      opt.zero_grad();
+      loss.backward();
+      opt.step();
+    };
+    if (!c.qat.empty()) {
+      time_qat(c, cfg, model, batch, step);
+      return 0;
+    }
+    st = time_it(c.warmup, c.runs, step);
+    if (c.layers) time_train_layers(c, model, x.value(), batch, rng, per_layer);
+  } else {
+    throw Error("--mode must be forward or train, got '" + c.mode + "'");
+  }
+  report(c, batch, macs, st, per_layer);
   return 0;
 }
 }  // namespace
