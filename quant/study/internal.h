@@ -33,7 +33,6 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-inline double since(Clock::time_point t) { return seconds_since(t); }
 
 // ---- plan.cpp
 

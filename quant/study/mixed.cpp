@@ -111,10 +111,10 @@ json run_mixed_row(Ctx& c, json j) {
   j["uniform_bits"] = u;
   j["search"] = steps;
   j["evaluations"] = s.evals;
-  j["search_s"] = since(t0);
+  j["search_s"] = seconds_since(t0);
   const auto t1 = Clock::now();
   const auto q = ptq_model(c, s.mode_of(b), {}, true);
-  j["prepare_s"] = since(t1);
+  j["prepare_s"] = seconds_since(t1);
   measure(engine_net(q, c.a.conv_algo, j), c, j);
   return j;
 }

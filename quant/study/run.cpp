@@ -48,7 +48,7 @@ double median_ms(const Network& net, const Tensor& x, int runs) {
   for (int i = 0; i < runs; ++i) {
     const auto t0 = Clock::now();
     net.forward(x);
-    t.push_back(since(t0) * 1e3);
+    t.push_back(seconds_since(t0) * 1e3);
   }
   return median(std::move(t));
 }
@@ -121,10 +121,10 @@ json run_row(const Row& row, Ctx& c) {
   Network net;
   if (row.kind == "float") {
     net = float_net(*c.fmodel, j);
-    j["prepare_s"] = since(t0);
+    j["prepare_s"] = seconds_since(t0);
   } else {
     const auto q = ptq_model(c, row.mode, layers_of(row.layers), row.per_channel);
-    j["prepare_s"] = since(t0);
+    j["prepare_s"] = seconds_since(t0);
     net = engine_net(q, c.a.conv_algo, j);
   }
   measure(net, c, j);

@@ -108,7 +108,7 @@ void prepare_sets(Ctx& c, const DataDirs& d) {
     c.sets.push_back(prepare_set("bsds_y", d.bsds, EvalProtocol::keras, scale, true, EvalProtocol::y));
   }
   fmt::print(stderr, "study: {} calibration images, {} evaluation sets prepared in {:.1f}s\n", c.calib.size(), c.sets.size(),
-             since(t_prep));
+             seconds_since(t_prep));
 }
 
 // The ETA weighs rows by their rough cost (measured on 2 cores): a post-training row 1, a
@@ -144,7 +144,7 @@ std::optional<int> run_rows(Ctx& c, const std::vector<Row>& rows, const std::vec
     }
     write_file_atomic(row_file(c.a.out, row.id).string(), j.dump(1) + "\n");
     done_w += row_weight(row, c.manifest);
-    const double el = since(t_all);
+    const double el = seconds_since(t_all);
     fmt::print(stderr, "study: [{}/{}] {} ({:.0f}s elapsed, about {:.0f}s left)\n", n + 1, mine.size(), row.id, el,
                el / done_w * (total_w - done_w));
   }

@@ -66,7 +66,7 @@ json run_train_row(const Row& row, Ctx& c, json j) {
   std::shared_ptr<quant::QatModel> qat;
   const auto t0 = Clock::now();
   start_training(row, c, model, qat);
-  j["prepare_s"] = since(t0);
+  j["prepare_s"] = seconds_since(t0);
   const Dataset& ds = c.train_data();
   SamplerSource data(ds, qs.at("batch").get<int>(), qs.at("steps").get<int>());
   const TrainOptions o = train_options(row, c, qat.get());
